@@ -1,0 +1,201 @@
+//! Operator configuration.
+//!
+//! The TOML file is read into serde types with `deny_unknown_fields` and named defaults (`raw`),
+//! then validated into [`Config`], the type the server uses. A bad file is a [`ConfigError`] that
+//! names the key and the problem. Durations are human-readable (`"30s"`, `"7d"`).
+//!
+//! Every key is documented in `examples/tessera.toml`; a test parses every shipped config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The validated server configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The XMPP domain this server hosts (`localhost` by default), lowercase, a valid JID domainpart.
+    pub domain: String,
+    /// Where the SQLite database and the generated certificate live (`./data`).
+    pub data_dir: PathBuf,
+    /// Listening sockets.
+    pub listen: ListenConfig,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Authentication settings.
+    pub sasl: SaslConfig,
+    /// Storage backend.
+    pub storage: StorageConfig,
+    /// Stream and stanza limits, timeouts and queue sizes.
+    pub limits: LimitsConfig,
+    /// Session (resource binding) policy.
+    pub sessions: SessionsConfig,
+    /// Optional server features.
+    pub features: FeaturesConfig,
+    /// What the server's own logs may contain.
+    pub logging: LoggingConfig,
+}
+
+/// Listening sockets.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListenConfig {
+    /// Client connections that negotiate STARTTLS (RFC 6120 §5); default `[::]:5222`.
+    pub c2s: Vec<SocketAddr>,
+    /// Client connections with TLS from the first byte (XEP-0368); default `[::]:5223`.
+    pub c2s_direct_tls: Vec<SocketAddr>,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TlsConfig {
+    /// PEM certificate chain; when unset with `key`, a self-signed certificate is generated on first
+    /// start under `data_dir`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+    /// Refuse to authenticate a client that did not negotiate TLS (default `true`).
+    pub require_encryption: bool,
+}
+
+/// A SASL mechanism the operator may enable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SaslMechanism {
+    /// RFC 5802.
+    ScramSha1,
+    /// RFC 5802 with channel binding (RFC 9266 `tls-exporter`).
+    ScramSha1Plus,
+    /// RFC 7677.
+    ScramSha256,
+    /// RFC 7677 with channel binding (RFC 9266 `tls-exporter`).
+    ScramSha256Plus,
+    /// RFC 4616; only ever offered over TLS.
+    Plain,
+}
+
+impl SaslMechanism {
+    /// The IANA mechanism name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::ScramSha1Plus => "SCRAM-SHA-1-PLUS",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+            Self::Plain => "PLAIN",
+        }
+    }
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SaslConfig {
+    /// Mechanisms offered, in the order offered (default: all, strongest first).
+    pub mechanisms: Vec<SaslMechanism>,
+    /// PBKDF2 iterations for new or changed passwords (default 10 000; RFC 7677 asks at least 4096).
+    pub scram_iterations: u32,
+    /// Failed logins allowed per client IP within `failure_window` before `temporary-auth-failure`.
+    pub max_failures_per_ip: u32,
+    /// Failed logins allowed per account within `failure_window` before `temporary-auth-failure`.
+    pub max_failures_per_account: u32,
+    /// The window over which failures are counted (default 5 minutes).
+    pub failure_window: Duration,
+}
+
+/// Storage backend.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StorageConfig {
+    /// Embedded SQLite (WAL) at this path (default `data_dir/tessera.db`).
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+    },
+    /// PostgreSQL at this URL (`storage.url = "postgres://…"`).
+    Postgres {
+        /// Connection URL; never logged (it may hold a password).
+        url: String,
+        /// Pool size.
+        max_connections: u32,
+    },
+}
+
+/// Limits, timeouts and queue sizes. Counted before a stanza is materialised (RFC 6120 §13.12).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LimitsConfig {
+    /// Largest stanza accepted, in bytes (default 256 KiB); larger gets `policy-violation`.
+    pub stanza_bytes: usize,
+    /// Deepest element nesting inside a stanza (default 32).
+    pub depth: usize,
+    /// Most attributes on one element (default 64).
+    pub attributes: usize,
+    /// Most namespace declarations in one stanza (default 32).
+    pub namespaces: usize,
+    /// Time allowed from TCP accept to a bound resource (default 60 s).
+    pub handshake_timeout: Duration,
+    /// Silence after which the server pings the client (default 5 min).
+    pub idle_timeout: Duration,
+    /// Time the client has to answer that ping before the hard close (default 60 s).
+    pub ping_timeout: Duration,
+    /// Stanzas queued to one session before it is closed as too slow (default 1024).
+    pub session_queue: usize,
+    /// Most concurrent client connections (default 20 000... bounded by the fd limit).
+    pub max_connections: usize,
+    /// Time allowed to drain sessions on shutdown (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+/// What to do when a client binds a resource that is already bound (RFC 6120 §7.7.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResourceConflict {
+    /// Close the existing session with a `conflict` stream error (default; what most servers do).
+    KickOld,
+    /// Refuse the new bind with a `conflict` stanza error.
+    Refuse,
+    /// Bind the new session to a server-generated resource instead.
+    Rename,
+}
+
+/// Session policy.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionsConfig {
+    /// Resource conflict policy.
+    pub resource_conflict: ResourceConflict,
+    /// Most sessions one account may hold at once (default 32).
+    pub max_per_account: usize,
+}
+
+/// Optional server features.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FeaturesConfig {
+    /// Answer XEP-0092 software version queries (default `false`: it tells attackers what to try).
+    pub version: bool,
+}
+
+/// How much the server's own logs may say about clients' addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IpLogging {
+    /// Never (default).
+    Never,
+    /// Only with failed logins, so abuse can be handled.
+    FailedLogins,
+    /// With every connection.
+    Always,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoggingConfig {
+    /// `tracing` filter directive, e.g. `"info"` or `"tessera=debug"` (default `"info"`).
+    pub level: String,
+    /// IP address logging.
+    pub ips: IpLogging,
+}

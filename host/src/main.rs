@@ -1,0 +1,3 @@
+//! The `tessera` binary: a thin CLI over the library.
+
+fn main() {}

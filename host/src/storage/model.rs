@@ -1,0 +1,58 @@
+//! Records the storage facade reads and writes.
+
+use jid::BareJid;
+
+/// One account as listed by `tessera user list`. Credentials are fetched separately, on login only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The account's localpart (already normalised).
+    pub username: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last successful login, if any.
+    pub last_login_at: Option<i64>,
+}
+
+/// RFC 6121 §2.1.2.5: the subscription attribute of a roster item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subscription {
+    /// Neither side is subscribed.
+    #[default]
+    None,
+    /// The user receives the contact's presence.
+    To,
+    /// The contact receives the user's presence.
+    From,
+    /// Both.
+    Both,
+}
+
+impl Subscription {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::To => "to",
+            Self::From => "from",
+            Self::Both => "both",
+        }
+    }
+}
+
+/// One roster item (RFC 6121 §2.1.2). Pending inbound subscription requests are kept apart
+/// (`Storage::pending_in`), because a request alone does not make a roster item (§3.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterItem {
+    /// The contact.
+    pub jid: BareJid,
+    /// The user's name for the contact.
+    pub name: Option<String>,
+    /// Groups, in the order the client gave them.
+    pub groups: Vec<String>,
+    /// Subscription state.
+    pub subscription: Subscription,
+    /// "Pending Out": the user asked to subscribe and the contact has not answered (`ask="subscribe"`).
+    pub ask_out: bool,
+    /// RFC 6121 §3.4: the user pre-approved the contact's subscription request.
+    pub approved: bool,
+}

@@ -1,0 +1,1 @@
+//! Client streams: one task per connection.
