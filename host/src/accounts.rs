@@ -24,41 +24,71 @@ pub enum AccountError {
     Storage(#[from] StorageError),
 }
 
+/// Validates and normalises a username into a JID localpart (nodeprep, RFC 7622 §3.3).
+///
+/// # Errors
+/// [`AccountError::InvalidUsername`] when nodeprep rejects it.
+pub fn normalize_username(username: &str) -> Result<String, AccountError> {
+    jid::NodePart::new(username.trim())
+        .map(|n| n.to_string())
+        .map_err(|e| AccountError::InvalidUsername(e.to_string()))
+}
+
+/// Derives SCRAM keys for both hashes on a blocking thread: PBKDF2 must not stall async workers.
+async fn derive(config: &Config, password: &str) -> Result<tessera_sasl::Credentials, AccountError> {
+    if password.is_empty() {
+        return Err(AccountError::InvalidPassword("empty".into()));
+    }
+    let password = password.to_owned();
+    let iterations = config.sasl.scram_iterations;
+    tokio::task::spawn_blocking(move || tessera_sasl::derive_credentials(&password, iterations))
+        .await
+        .map_err(|e| AccountError::InvalidPassword(format!("derivation task failed: {e}")))?
+        .map_err(|e| AccountError::InvalidPassword(e.to_string()))
+}
+
 /// Creates an account.
 ///
 /// # Errors
 /// [`AccountError::Exists`] if taken; invalid username or password; storage failure.
-#[allow(clippy::unused_async, unused_variables)] // Skeleton: filled in once SCRAM derivation lands.
 pub async fn add(
     storage: &Storage,
     config: &Config,
     username: &str,
     password: &str,
 ) -> Result<(), AccountError> {
-    todo!()
+    let user = normalize_username(username)?;
+    let creds = derive(config, password).await?;
+    let now = chrono::Utc::now().timestamp();
+    match storage.create_account(&user, &creds, now).await {
+        Ok(()) => Ok(()),
+        Err(StorageError::AccountExists) => Err(AccountError::Exists),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Changes an account's password. `Ok(false)` if there is no such account.
 ///
 /// # Errors
 /// Invalid password; storage failure.
-#[allow(clippy::unused_async, unused_variables)]
 pub async fn set_password(
     storage: &Storage,
     config: &Config,
     username: &str,
     password: &str,
 ) -> Result<bool, AccountError> {
-    todo!()
+    let user = normalize_username(username)?;
+    let creds = derive(config, password).await?;
+    Ok(storage.set_credentials(&user, &creds).await?)
 }
 
 /// Removes an account and everything it owns. `Ok(false)` if there is no such account.
 ///
 /// # Errors
-/// Storage failure.
-#[allow(clippy::unused_async, unused_variables)]
+/// Invalid username; storage failure.
 pub async fn remove(storage: &Storage, username: &str) -> Result<bool, AccountError> {
-    todo!()
+    let user = normalize_username(username)?;
+    Ok(storage.delete_account(&user).await?)
 }
 
 /// Lists accounts.

@@ -1,10 +1,21 @@
 //! The server: shared state, listeners, graceful shutdown.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
 use jid::BareJid;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::router::Router;
+use crate::router::{CloseReason, Router};
 use crate::storage::Storage;
+use crate::stream::throttle::AuthThrottle;
+use crate::tls::TlsState;
 
 /// State shared by every connection task.
 #[derive(Debug)]
@@ -17,12 +28,12 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     /// The served domain as a JID (`localhost`).
     pub(crate) domain: BareJid,
+    /// Certificates and the TLS acceptor (reloadable).
+    pub(crate) tls: TlsState,
+    /// Failed-login counters.
+    pub(crate) throttle: AuthThrottle,
 }
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
 
 /// The addresses the server actually listens on (useful with port 0).
 #[derive(Debug, Clone)]
@@ -39,21 +50,62 @@ pub struct ServerAddrs {
 pub struct Server {
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    c2s: Vec<TcpListener>,
+    c2s_direct_tls: Vec<TcpListener>,
 }
 
-#[allow(clippy::unused_async, unused_variables)] // Skeleton: the listeners are wired in next.
+async fn bind_all(addrs: &[SocketAddr], key: &str) -> anyhow::Result<Vec<TcpListener>> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        out.push(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("listen.{key}: cannot listen on {a}"))?,
+        );
+    }
+    Ok(out)
+}
+
 impl Server {
     /// Opens storage, loads or generates the certificate and binds every listener.
     ///
     /// # Errors
     /// Storage, certificate or socket failures, with context.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
-        todo!()
+        let domain = BareJid::new(&config.domain).context("domain: not a valid JID domain")?;
+        let storage = Storage::open(&config.storage)
+            .await
+            .context("storage: cannot open the database")?;
+        let tls = TlsState::load(&config).await.context("tls")?;
+        let c2s = bind_all(&config.listen.c2s, "c2s").await?;
+        let c2s_direct_tls = bind_all(&config.listen.c2s_direct_tls, "c2s_direct_tls").await?;
+        let throttle = AuthThrottle::new(
+            config.sasl.max_failures_per_ip,
+            config.sasl.max_failures_per_account,
+            config.sasl.failure_window,
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                storage,
+                router: Router::new(),
+                domain,
+                tls,
+                throttle,
+            }),
+            shutdown: CancellationToken::new(),
+            c2s,
+            c2s_direct_tls,
+        })
     }
 
     /// The bound listener addresses.
     pub fn addrs(&self) -> ServerAddrs {
-        todo!()
+        let local = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        ServerAddrs {
+            c2s: local(&self.c2s),
+            c2s_direct_tls: local(&self.c2s_direct_tls),
+        }
     }
 
     /// The storage handle (for account management next to a running server).
@@ -66,17 +118,133 @@ impl Server {
         &self.shared.config
     }
 
-    /// Cancel this token to shut the server down gracefully (SIGTERM does the same in `run`).
+    /// Cancel this token to shut the server down gracefully (SIGTERM and SIGINT do the same).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, then sends `system-shutdown` to every session
-    /// and drains them within `limits.shutdown_grace`.
+    /// Serves until shutdown (the token, SIGTERM or SIGINT), then sends `system-shutdown` to every
+    /// stream and drains them within `limits.shutdown_grace`. SIGHUP reloads the certificate.
     ///
     /// # Errors
-    /// Only for failures that stop the whole server.
+    /// Only for failures that stop the whole server (signal handlers cannot be installed).
     pub async fn run(self) -> anyhow::Result<()> {
-        todo!()
+        let Self {
+            shared,
+            shutdown,
+            c2s,
+            c2s_direct_tls,
+        } = self;
+        let tracker = TaskTracker::new();
+        let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections));
+        let conn_ids = Arc::new(AtomicU64::new(1));
+        for (listener, direct_tls) in c2s
+            .into_iter()
+            .map(|l| (l, false))
+            .chain(c2s_direct_tls.into_iter().map(|l| (l, true)))
+        {
+            tracker.spawn(accept_loop(
+                shared.clone(),
+                listener,
+                direct_tls,
+                permits.clone(),
+                conn_ids.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+        tracing::info!(domain = %shared.domain, "server started");
+
+        signals(&shared, &shutdown).await?;
+
+        tracing::info!("shutting down");
+        shared.router.close_all(CloseReason::Shutdown);
+        tracker.close();
+        if tokio::time::timeout(shared.config.limits.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over; abandoning remaining connections");
+        }
+        Ok(())
+    }
+}
+
+/// Waits for the shutdown token or a terminating signal; reloads certificates on SIGHUP.
+#[cfg(unix)]
+async fn signals(shared: &Shared, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match shared.tls.reload() {
+                Ok(()) => tracing::info!("certificates reloaded"),
+                Err(e) => tracing::error!(error = %e, "certificate reload failed; keeping the old one"),
+            },
+        }
+    }
+    shutdown.cancel();
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn signals(_shared: &Shared, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        r = tokio::signal::ctrl_c() => r.context("installing Ctrl-C handler")?,
+    }
+    shutdown.cancel();
+    Ok(())
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    direct_tls: bool,
+    permits: Arc<Semaphore>,
+    conn_ids: Arc<AtomicU64>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        // Wait for a connection slot first, so a full server stops accepting instead of
+        // accepting and dropping.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let id = conn_ids.fetch_add(1, Ordering::Relaxed);
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move {
+                    crate::stream::serve(shared, tcp, peer, direct_tls, id, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE/ENFILE and friends: the accept loop must survive running out of file
+                // descriptors; back off briefly so we do not spin.
+                tracing::warn!(error = %e, "accept failed");
+                drop(permit);
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
     }
 }

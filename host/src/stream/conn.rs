@@ -1,0 +1,103 @@
+//! A connection: the transport, the incremental parser and the stream's own bookkeeping.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tessera_xml::{Event, StreamParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::error::ConnError;
+use super::transport::Transport;
+
+/// Read chunk: large enough for typical stanzas in one read, small enough that 19 000 idle
+/// sessions do not hold much (the buffer is only grown by `read_buf` while data is flowing).
+const READ_CHUNK: usize = 4096;
+
+pub(crate) struct Conn {
+    pub(crate) io: Transport,
+    pub(crate) parser: StreamParser,
+    rbuf: BytesMut,
+    write_timeout: Duration,
+    /// Our stream header went out, so a stream error can be sent as is (RFC 6120 §4.9.1.1).
+    pub(crate) header_sent: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(io: Transport, parser: StreamParser, write_timeout: Duration) -> Self {
+        Self {
+            io,
+            parser,
+            rbuf: BytesMut::new(),
+            write_timeout,
+            header_sent: false,
+        }
+    }
+
+    /// The next parsed event, reading as needed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: its only await is `read_buf`, and bytes read are fed to the parser before the
+    /// next await, so nothing is lost if the future is dropped.
+    pub(crate) async fn next_event(&mut self) -> Result<Event, ConnError> {
+        loop {
+            if let Some(ev) = self.parser.next_event()? {
+                return Ok(ev);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads once from the transport into the parser.
+    ///
+    /// # Cancel safety
+    /// Cancel safe (see [`Conn::next_event`]).
+    pub(crate) async fn fill(&mut self) -> Result<(), ConnError> {
+        if self.rbuf.capacity() < READ_CHUNK {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        let n = self.io.read_buf(&mut self.rbuf).await?;
+        if n == 0 {
+            return Err(ConnError::Eof);
+        }
+        self.parser.feed(&self.rbuf);
+        self.rbuf.clear();
+        Ok(())
+    }
+
+    /// Writes and flushes, within the write deadline (a peer that stops reading cannot hold us).
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        let io = &mut self.io;
+        tokio::time::timeout(self.write_timeout, async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+        .await
+        .map_err(|_| ConnError::Timeout("write"))??;
+        Ok(())
+    }
+
+    /// Sends the stream error for `err` (if any can be sent), closes the stream and the transport.
+    /// Best effort: the peer may already be gone.
+    pub(crate) async fn close(&mut self, err: Option<&ConnError>, domain: &str) {
+        let mut out = Vec::new();
+        if let Some(condition) = err.and_then(ConnError::condition) {
+            if !self.header_sent {
+                // RFC 6120 §4.9.1.1: even an error triggered by the initial header is preceded by
+                // our own stream header.
+                out.extend_from_slice(&tessera_xml::stream_header(
+                    domain,
+                    None,
+                    &super::negotiate::new_stream_id(),
+                    "en",
+                ));
+            }
+            out.extend_from_slice(&tessera_xml::stream_error(condition, None));
+        } else if self.header_sent {
+            out.extend_from_slice(tessera_xml::STREAM_CLOSE);
+        }
+        if !out.is_empty() {
+            let _ = self.write(&out).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.io.shutdown()).await;
+    }
+}

@@ -1,0 +1,311 @@
+//! Stream negotiation: headers, features, STARTTLS (RFC 6120 §5) and resource binding (§7).
+//! SASL (§6) is in `super::sasl`.
+//!
+//! The stages are an explicit enum consumed in order (`Stage::PreTls → PreAuth → PreBind`); a
+//! stream restart after STARTTLS or SASL success moves to the next stage and starts a new header.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use jid::FullJid;
+use minidom::Element;
+use rand::Rng;
+use tessera_xml::{Event, StreamHeader};
+
+use super::conn::Conn;
+use super::error::ConnError;
+use super::escape;
+use super::sasl::{self, SaslOutcome};
+use super::transport::Transport;
+use crate::config::ResourceConflict;
+use crate::ns;
+use crate::router::{RegisterError, SessionHandle};
+use crate::server::Shared;
+
+/// Where negotiation stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// No TLS yet.
+    PreTls,
+    /// TLS (or TLS not required), not authenticated.
+    PreAuth,
+    /// Authenticated as this localpart; waiting for bind.
+    PreBind(String),
+}
+
+/// A negotiated, bound session ready for the session loop.
+pub(crate) struct Bound {
+    pub(crate) jid: FullJid,
+    pub(crate) handle: SessionHandle,
+    pub(crate) rx: tokio::sync::mpsc::Receiver<crate::router::Outbound>,
+}
+
+/// A fresh random stream id (RFC 6120 §4.7.3: unique and unpredictable).
+pub(crate) fn new_stream_id() -> String {
+    let bytes: [u8; 12] = rand::rng().random();
+    bytes.iter().fold(String::with_capacity(24), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Runs negotiation to a bound session.
+pub(crate) async fn run(
+    shared: &Shared,
+    conn: &mut Conn,
+    peer: SocketAddr,
+    conn_id: u64,
+) -> Result<Bound, ConnError> {
+    let mut stage = if conn.io.is_tls() {
+        Stage::PreAuth
+    } else {
+        Stage::PreTls
+    };
+    let mut sasl_failures = 0u32;
+    loop {
+        let header = expect_header(conn).await?;
+        check_header(shared, &header)?;
+        let lang = header.lang.as_deref().unwrap_or("en");
+        let mut out = tessera_xml::stream_header(
+            shared.domain.as_str(),
+            None,
+            &new_stream_id(),
+            &escape(lang),
+        )
+        .to_vec();
+        let exporter = conn.io.tls_exporter();
+        out.extend_from_slice(features(shared, &stage, conn.io.is_tls(), exporter.is_some()).as_bytes());
+        conn.write(&out).await?;
+        conn.header_sent = true;
+
+        // Elements until a restart (STARTTLS, SASL success) or a bind.
+        loop {
+            let el = match conn.next_event().await? {
+                Event::Stanza(el) => el,
+                Event::StreamClose => return Err(ConnError::PeerClosed),
+                Event::StreamOpen(_) => {
+                    return Err(ConnError::stream("not-well-formed", "stream header inside stream"));
+                }
+            };
+            match (&stage, el.name(), el.ns().as_str()) {
+                (Stage::PreTls, "starttls", ns::TLS) => {
+                    conn.write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+                    starttls(shared, conn).await?;
+                    stage = Stage::PreAuth;
+                    break;
+                }
+                (Stage::PreTls, "auth", ns::SASL) if shared.config.tls.require_encryption => {
+                    // RFC 6120 §6.4.5 / §5.3.1: TLS is mandatory to negotiate here.
+                    conn.write(&sasl::failure("encryption-required")).await?;
+                }
+                (Stage::PreTls | Stage::PreAuth, "auth", ns::SASL) => {
+                    let plus_advertised = exporter.is_some() && sasl::offers_plus(shared);
+                    match sasl::exchange(shared, conn, &el, peer, exporter.clone(), plus_advertised)
+                        .await?
+                    {
+                        SaslOutcome::Success(user) => {
+                            // RFC 6120 §6.4.6: restart; pipelined bytes after <success/> are the
+                            // client's new header and are kept.
+                            conn.parser.reset(true);
+                            stage = Stage::PreBind(user);
+                            break;
+                        }
+                        SaslOutcome::Failure => {
+                            sasl_failures += 1;
+                            if sasl_failures >= 5 {
+                                return Err(ConnError::stream(
+                                    "policy-violation",
+                                    "too many failed authentication attempts",
+                                ));
+                            }
+                        }
+                    }
+                }
+                (Stage::PreBind(user), "iq", ns::JABBER_CLIENT) => {
+                    if let Some(bound) = bind(shared, conn, &el, user, conn_id).await? {
+                        return Ok(bound);
+                    }
+                }
+                (Stage::PreTls, ..) if shared.config.tls.require_encryption => {
+                    return Err(ConnError::stream("policy-violation", "STARTTLS is required"));
+                }
+                _ => {
+                    // RFC 6120 §4.9.3.12: stanzas before authentication and binding.
+                    return Err(ConnError::stream("not-authorized", "unexpected element during negotiation"));
+                }
+            }
+        }
+    }
+}
+
+async fn expect_header(conn: &mut Conn) -> Result<StreamHeader, ConnError> {
+    match conn.next_event().await? {
+        Event::StreamOpen(h) => Ok(h),
+        Event::StreamClose => Err(ConnError::PeerClosed),
+        Event::Stanza(_) => Err(ConnError::stream("not-well-formed", "expected a stream header")),
+    }
+}
+
+/// RFC 6120 §4.7: the initial header's attributes.
+fn check_header(shared: &Shared, h: &StreamHeader) -> Result<(), ConnError> {
+    if h.default_ns.as_deref() != Some(ns::JABBER_CLIENT) {
+        return Err(ConnError::stream("invalid-namespace", "default namespace is not jabber:client"));
+    }
+    match h.to.as_deref() {
+        None => return Err(ConnError::stream("host-unknown", "stream header without 'to'")),
+        Some(to) if !to.eq_ignore_ascii_case(shared.domain.as_str()) => {
+            return Err(ConnError::stream("host-unknown", "stream addressed to another domain"));
+        }
+        Some(_) => {}
+    }
+    // RFC 6120 §4.7.5: no version means 0.9, which we do not support; the major version must be 1.
+    match h.version.as_deref().and_then(|v| v.split('.').next()) {
+        Some("1") => Ok(()),
+        _ => Err(ConnError::stream("unsupported-version", "stream version is not 1.x")),
+    }
+}
+
+/// The stream features for a stage (RFC 6120 §4.3.2).
+fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String {
+    let mut f = String::from("<stream:features>");
+    let limits = &shared.config.limits;
+    match stage {
+        Stage::PreTls => {
+            f.push_str("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>");
+            if shared.config.tls.require_encryption {
+                f.push_str("<required/>");
+            }
+            f.push_str("</starttls>");
+            if !shared.config.tls.require_encryption {
+                sasl::write_mechanisms(shared, &mut f, tls, exporter);
+            }
+        }
+        Stage::PreAuth => sasl::write_mechanisms(shared, &mut f, tls, exporter),
+        Stage::PreBind(_) => {
+            f.push_str("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+            // RFC 6121 errata / draft-cridland-xmpp-session: accepted, not needed.
+            f.push_str("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+            f.push_str("<ver xmlns='urn:xmpp:features:rosterver'/>");
+            f.push_str("<sub xmlns='urn:xmpp:features:pre-approval'/>");
+        }
+    }
+    // XEP-0478: tell the client our limits before it hits them.
+    let _ = write!(
+        f,
+        "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>{}</max-bytes><idle-seconds>{}</idle-seconds></limits>",
+        limits.stanza_bytes,
+        limits.idle_timeout.as_secs()
+    );
+    f.push_str("</stream:features>");
+    f
+}
+
+/// Upgrades the transport after `<proceed/>` (RFC 6120 §5.4.3.3).
+async fn starttls(shared: &Shared, conn: &mut Conn) -> Result<(), ConnError> {
+    let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Upgrading) else {
+        return Err(ConnError::Internal("STARTTLS on a non-plain transport".into()));
+    };
+    let tls = shared
+        .tls
+        .acceptor()
+        .accept(tcp)
+        .await
+        .map_err(ConnError::Io)?;
+    conn.io = Transport::Tls(Box::new(tls));
+    // Anything the client pipelined in plaintext after <starttls/> is discarded (CVE-2011-1431).
+    conn.parser.reset(false);
+    conn.header_sent = false;
+    Ok(())
+}
+
+/// Resource binding (RFC 6120 §7). `Ok(None)` when the request was answered with an error and
+/// the client may try again.
+async fn bind(
+    shared: &Shared,
+    conn: &mut Conn,
+    iq: &Element,
+    user: &str,
+    conn_id: u64,
+) -> Result<Option<Bound>, ConnError> {
+    let id = iq.attr("id").unwrap_or("");
+    let bind_el = iq.get_child("bind", ns::BIND);
+    if iq.attr("type") != Some("set") || bind_el.is_none() {
+        // RFC 6120 §7.? – before binding only the bind request is allowed; the legacy session
+        // request comes after binding.
+        return Err(ConnError::stream("not-authorized", "stanza before resource binding"));
+    }
+    let requested = bind_el
+        .and_then(|b| b.get_child("resource", ns::BIND))
+        .map(|r| r.text())
+        .filter(|r| !r.trim().is_empty());
+    let domain = shared.domain.as_str();
+    let mut jid = match &requested {
+        Some(r) => match FullJid::new(&format!("{user}@{domain}/{r}")) {
+            Ok(j) => j,
+            Err(_) => {
+                // RFC 6120 §7.7.2.1: resourceprep failed.
+                conn.write(&bind_error(id, "modify", "bad-request")).await?;
+                return Ok(None);
+            }
+        },
+        None => generated(shared, user)?,
+    };
+    let policy = shared.config.sessions.resource_conflict;
+    if requested.is_some() && policy == ResourceConflict::Rename && shared.router.is_bound(&jid) {
+        jid = generated(shared, user)?;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(shared.config.limits.session_queue);
+    let handle = SessionHandle {
+        jid: jid.clone(),
+        id: conn_id,
+        tx,
+        control: Default::default(),
+    };
+    match shared.router.register(
+        handle.clone(),
+        policy == ResourceConflict::KickOld,
+        shared.config.sessions.max_per_account,
+    ) {
+        Ok(()) => {}
+        Err(RegisterError::Conflict) => {
+            conn.write(&bind_error(id, "cancel", "conflict")).await?;
+            return Ok(None);
+        }
+        Err(RegisterError::TooManySessions) => {
+            // RFC 6120 §7.6.2.1: the account reached its limit of connected resources.
+            conn.write(&bind_error(id, "wait", "resource-constraint")).await?;
+            return Ok(None);
+        }
+    }
+    let reply = format!(
+        "<iq type='result' id='{}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{}</jid></bind></iq>",
+        escape(id),
+        escape(&jid.to_string())
+    );
+    if let Err(e) = conn.write(reply.as_bytes()).await {
+        shared.router.unregister(&jid, conn_id);
+        return Err(e);
+    }
+    Ok(Some(Bound { jid, handle, rx }))
+}
+
+/// A server-generated resource (RFC 6120 §7.6): random, so it reveals nothing about the client.
+fn generated(shared: &Shared, user: &str) -> Result<FullJid, ConnError> {
+    let domain = shared.domain.as_str();
+    for _ in 0..8 {
+        let jid = FullJid::new(&format!("{user}@{domain}/{}", &new_stream_id()[..16]))
+            .map_err(|e| ConnError::Internal(format!("generated JID invalid: {e}")))?;
+        if !shared.router.is_bound(&jid) {
+            return Ok(jid);
+        }
+    }
+    Err(ConnError::Internal("could not generate a free resource".into()))
+}
+
+fn bind_error(id: &str, kind: &str, condition: &str) -> Vec<u8> {
+    format!(
+        "<iq type='error' id='{}'><error type='{kind}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        escape(id)
+    )
+    .into_bytes()
+}

@@ -1,0 +1,156 @@
+//! The bound session loop (RFC 6120 §8 on a negotiated stream).
+//!
+//! One `select!` over cancel-safe futures: the socket (`read_buf` into the parser), the session's
+//! bounded outbound queue, the router's close request, server shutdown, and the idle timer.
+//! Outbound stanzas are batched: everything already queued is written with one flush.
+
+use std::sync::Arc;
+
+use minidom::Element;
+use tessera_xml::Event;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::conn::Conn;
+use super::error::ConnError;
+use super::escape;
+use super::negotiate::Bound;
+use crate::im::{self, ImSession};
+use crate::ns;
+use crate::router::{CloseReason, Outbound, SessionControl};
+use crate::server::Shared;
+
+/// Most bytes written per flush when draining the queue.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// Runs a bound session until it ends, then unregisters it and tells its contacts.
+pub(crate) async fn run(
+    shared: &Shared,
+    conn: &mut Conn,
+    bound: Bound,
+    shutdown: &CancellationToken,
+) -> Result<(), ConnError> {
+    let Bound { jid, handle, mut rx } = bound;
+    let control = handle.control.clone();
+    let mut im = ImSession::new(jid.clone(), handle.id);
+    let result = serve(shared, conn, &mut im, &mut rx, &control, shutdown).await;
+    shared.router.unregister(&jid, handle.id);
+    im::session_ended(shared, &mut im).await;
+    result
+}
+
+async fn serve(
+    shared: &Shared,
+    conn: &mut Conn,
+    im: &mut ImSession,
+    rx: &mut mpsc::Receiver<Outbound>,
+    control: &Arc<SessionControl>,
+    shutdown: &CancellationToken,
+) -> Result<(), ConnError> {
+    let limits = &shared.config.limits;
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    let mut ping_outstanding = false;
+    let mut batch = Vec::with_capacity(1024);
+    loop {
+        // Handle every complete stanza already buffered before waiting again.
+        while let Some(ev) = conn.parser.next_event()? {
+            match ev {
+                Event::Stanza(el) => inbound(shared, conn, im, el).await?,
+                Event::StreamClose => return Err(ConnError::PeerClosed),
+                Event::StreamOpen(_) => {
+                    return Err(ConnError::stream("not-well-formed", "stream header inside stream"));
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            reason = control.closed() => {
+                return Err(match reason {
+                    CloseReason::SlowReader => ConnError::stream("resource-constraint", "outbound queue full"),
+                    CloseReason::Conflict => ConnError::stream("conflict", "resource bound by another session"),
+                    CloseReason::Shutdown => ConnError::stream("system-shutdown", "server shutting down"),
+                    CloseReason::AccountRemoved => ConnError::stream("not-authorized", "account removed"),
+                });
+            }
+            () = shutdown.cancelled() => {
+                return Err(ConnError::stream("system-shutdown", "server shutting down"));
+            }
+            read = conn.fill() => {
+                read?;
+                // Any data, whitespace keepalives included, proves the client is alive (RFC 6120 §4.6.1).
+                idle_deadline = Instant::now() + limits.idle_timeout;
+                ping_outstanding = false;
+            }
+            Some(Outbound::Stanza(first)) = rx.recv() => {
+                batch.clear();
+                batch.extend_from_slice(&first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Outbound::Stanza(b)) => batch.extend_from_slice(&b),
+                        Err(_) => break,
+                    }
+                }
+                conn.write(&batch).await?;
+            }
+            () = sleep_until(idle_deadline) => {
+                if ping_outstanding {
+                    return Err(ConnError::Timeout("idle client did not answer ping"));
+                }
+                // XEP-0199 §4.? server-to-client ping before the hard close; any reply (even an
+                // error) counts as activity.
+                let ping = format!(
+                    "<iq type='get' id='idle-{}' to='{}' from='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
+                    super::negotiate::new_stream_id(),
+                    escape(&im.jid.to_string()),
+                    escape(shared.domain.as_str()),
+                );
+                conn.write(ping.as_bytes()).await?;
+                ping_outstanding = true;
+                idle_deadline = Instant::now() + limits.ping_timeout;
+            }
+        }
+    }
+}
+
+/// One stanza from the client (RFC 6120 §8.1).
+async fn inbound(
+    shared: &Shared,
+    conn: &mut Conn,
+    im: &mut ImSession,
+    mut el: Element,
+) -> Result<(), ConnError> {
+    let name = el.name();
+    if el.ns() != ns::JABBER_CLIENT || !matches!(name, "message" | "presence" | "iq") {
+        // RFC 6120 §4.9.3.? / §8: only the three stanza kinds exist on a bound stream.
+        return Err(ConnError::stream("unsupported-stanza-type", "not a stanza"));
+    }
+    // The legacy session request (RFC 3921 §3) is accepted and answered here.
+    if name == "iq"
+        && el.attr("type") == Some("set")
+        && el.get_child("session", ns::SESSION).is_some()
+        && el.attr("to").is_none_or(|to| to == shared.domain.as_str())
+    {
+        let reply = format!(
+            "<iq type='result' id='{}' from='{}'/>",
+            escape(el.attr("id").unwrap_or("")),
+            escape(shared.domain.as_str())
+        );
+        return conn.write(reply.as_bytes()).await;
+    }
+    // RFC 6120 §8.1.2.1: the server stamps the full JID of the sender, whatever the client said.
+    el.attrs_mut().remove(&minidom::rxml::Namespace::NONE, "from");
+    stamp_from(&mut el, &im.jid.to_string());
+    if let Err(e) = im::handle_stanza(shared, im, el).await {
+        tracing::error!(error = %e, "storage failure while handling a stanza");
+    }
+    Ok(())
+}
+
+fn stamp_from(el: &mut Element, from: &str) {
+    el.set_attr(
+        minidom::rxml::Namespace::NONE,
+        minidom::rxml::NcName::try_from("from").expect("invariant: 'from' is a valid NCName"),
+        from.to_owned(),
+    );
+}
