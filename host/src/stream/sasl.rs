@@ -174,13 +174,6 @@ pub(crate) async fn exchange(
     }
 }
 
-fn keys(creds: &Credentials, alg: HashAlg) -> &tessera_sasl::ScramKeys {
-    match alg {
-        HashAlg::Sha1 => &creds.sha1,
-        _ => &creds.sha256,
-    }
-}
-
 async fn lookup(shared: &Shared, user: &str) -> Result<Option<Credentials>, ConnError> {
     shared
         .storage
@@ -206,7 +199,8 @@ async fn scram(
             plus_advertised,
         },
     ) {
-        Ok(s) => s,
+        // Unknown accounts are answered with the configured iteration count, like real ones.
+        Ok(s) => s.decoy_iterations(shared.config.sasl.scram_iterations),
         Err(e) => return Ok(Err(e)),
     };
     let first = match decode(auth) {
@@ -237,7 +231,7 @@ async fn scram(
     let alg = mech.hash().unwrap_or(HashAlg::Sha256);
     // Unknown accounts go through the same steps with fake keys, so timing and replies do not
     // reveal which accounts exist.
-    let (server_first, msg) = client_first.server_first(creds.as_ref().map(|c| keys(c, alg)));
+    let (server_first, msg) = client_first.server_first(creds.as_ref().map(|c| c.keys(alg)));
     challenge(conn, &msg).await?;
     let fin = match response(conn).await? {
         Ok(d) => d,
