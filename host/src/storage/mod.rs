@@ -2,11 +2,26 @@
 //!
 //! [`Storage`] is a cheap-to-clone handle over SQLite (embedded, WAL, the default) or PostgreSQL
 //! (`storage.url`). Both run the same migrations (one directory per backend under
-//! `host/migrations/`) and pass the same test suite. Accounts hold salted SCRAM keys only.
+//! `host/migrations/`) and pass the same test suite (`host/tests/storage.rs`). Accounts hold
+//! salted SCRAM keys only.
+//!
+//! ## Layout
+//! - `model`: the records ([`AccountInfo`], [`RosterItem`], [`Subscription`]).
+//! - `sql`: the SQL both dialects accept, and decoding rows into records ([`StorageError::Corrupt`]
+//!   on a value that does not fit, never a panic).
+//! - `sqlite`, `postgres`: one backend each, the same methods; [`Storage`] dispatches to them.
+//!
+//! Every roster change bumps the roster version in its own transaction (RFC 6121 §2.6), and
+//! deleting an account deletes everything it owns in one transaction.
 
 mod model;
+mod postgres;
+mod sql;
+mod sqlite;
 
 pub use model::{AccountInfo, RosterItem, Subscription};
+
+use std::path::PathBuf;
 
 use jid::BareJid;
 use tessera_sasl::Credentials;
@@ -20,6 +35,18 @@ pub enum StorageError {
     /// The account already exists (maps to `conflict`).
     #[error("account already exists")]
     AccountExists,
+    /// A roster or pending-request write named an account that does not exist (a caller bug, or
+    /// the account was deleted meanwhile: `item-not-found`).
+    #[error("no such account")]
+    NoSuchAccount,
+    /// The SQLite file or its directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The backend failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -31,122 +58,279 @@ pub enum StorageError {
     Corrupt(String),
 }
 
-/// The storage handle.
+/// The storage handle: a connection pool, cheap to clone and share between tasks.
+///
+/// # Cancel safety
+/// Every method is cancel-safe in the sense that matters for a database: a write that spans
+/// several statements runs in one transaction, and dropping the future before it commits rolls
+/// the transaction back. A write dropped while its commit is in flight may or may not have been
+/// applied, as with any database client; reads have no effect either way.
 #[derive(Clone)]
 pub struct Storage {
-    // backend: Backend,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl std::fmt::Debug for Storage {
+    // Never the PostgreSQL URL: it may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").finish_non_exhaustive()
+        let backend = match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Storage")
+            .field("backend", &backend)
+            .finish_non_exhaustive()
     }
 }
 
-#[allow(unused_variables, clippy::unused_async)] // Skeleton: the storage helper replaces these bodies.
+/// Calls the same method on whichever backend is open.
+macro_rules! dispatch {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match &$self.backend {
+            Backend::Sqlite(db) => db.$method($($arg),*).await,
+            Backend::Postgres(db) => db.$method($($arg),*).await,
+        }
+    };
+}
+
 impl Storage {
     /// Opens (creating if needed) the configured database and runs its migrations.
+    ///
+    /// SQLite: creates the parent directory (mode 0700) and the file (mode 0600) if missing, and
+    /// opens it in WAL mode with `synchronous = NORMAL`, foreign keys on and a busy timeout.
+    /// PostgreSQL: connects a pool of `max_connections`; the URL is never logged.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] if the file cannot be created, [`StorageError::Database`] if the
+    /// database cannot be reached, [`StorageError::Migrate`] if its schema cannot be brought
+    /// up to date (for instance, it was written by a newer Tessera).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe; a migration interrupted half-way is rolled back by its own transaction.
     pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        todo!()
+        let backend = match config {
+            StorageConfig::Sqlite { path } => Backend::Sqlite(sqlite::Sqlite::open(path).await?),
+            StorageConfig::Postgres {
+                url,
+                max_connections,
+            } => Backend::Postgres(postgres::Postgres::open(url, *max_connections).await?),
+        };
+        Ok(Self { backend })
+    }
+
+    /// Closes the pool: waits for checked-out connections to come back, then closes them all.
+    /// Later calls on any clone fail with [`StorageError::Database`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the pool is marked closed at the first poll; only the wait is abandoned.
+    pub async fn close(&self) {
+        dispatch!(self.close())
     }
 
     /// Creates an account. [`StorageError::AccountExists`] if the username is taken.
+    ///
+    /// `username` must already be normalised (nodeprep); `now` is unix seconds.
+    ///
+    /// # Errors
+    /// [`StorageError::AccountExists`], or a database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
     pub async fn create_account(
         &self,
         username: &str,
         creds: &Credentials,
         now: i64,
     ) -> Result<(), StorageError> {
-        todo!()
+        dispatch!(self.create_account(username, creds, now))
     }
 
     /// The account's credentials, or `None` if there is no such account.
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for an out-of-range iteration count.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError> {
-        todo!()
+        dispatch!(self.credentials(username))
     }
 
     /// Replaces the account's credentials; `false` if there is no such account.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
     pub async fn set_credentials(
         &self,
         username: &str,
         creds: &Credentials,
     ) -> Result<bool, StorageError> {
-        todo!()
+        dispatch!(self.set_credentials(username, creds))
     }
 
-    /// Deletes the account and everything it owns (roster, pending requests); `false` if absent.
+    /// Deletes the account and everything it owns (roster, its version, pending requests), in one
+    /// transaction; `false` if absent.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
     pub async fn delete_account(&self, username: &str) -> Result<bool, StorageError> {
-        todo!()
+        dispatch!(self.delete_account(username))
     }
 
     /// Whether the account exists.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn account_exists(&self, username: &str) -> Result<bool, StorageError> {
-        todo!()
+        dispatch!(self.account_exists(username))
     }
 
-    /// All accounts, ordered by username.
+    /// All accounts, ordered by username bytewise (code point order, on both backends).
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn list_accounts(&self) -> Result<Vec<AccountInfo>, StorageError> {
-        todo!()
+        dispatch!(self.list_accounts())
     }
 
-    /// Records a successful login (unix seconds).
+    /// Records a successful login (unix seconds). Does nothing if there is no such account.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
     pub async fn record_login(&self, username: &str, at: i64) -> Result<(), StorageError> {
-        todo!()
+        dispatch!(self.record_login(username, at))
     }
 
-    /// The roster and its version (RFC 6121 §2.6). A user with no roster has version 0.
+    /// The roster, ordered by contact, and its version (RFC 6121 §2.6), read from one snapshot so
+    /// the version describes exactly these items. A user with no roster has version 0.
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for an undecodable item.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn roster(&self, username: &str) -> Result<(u64, Vec<RosterItem>), StorageError> {
-        todo!()
+        dispatch!(self.roster(username))
     }
 
-    /// The current roster version.
+    /// The current roster version (0 if the roster never changed).
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for a negative stored version.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn roster_version(&self, username: &str) -> Result<u64, StorageError> {
-        todo!()
+        dispatch!(self.roster_version(username))
     }
 
     /// One roster item.
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for an undecodable item.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn roster_item(
         &self,
         username: &str,
         contact: &BareJid,
     ) -> Result<Option<RosterItem>, StorageError> {
-        todo!()
+        dispatch!(self.roster_item(username, contact))
     }
 
-    /// Inserts or replaces a roster item; returns the new roster version.
+    /// Inserts or replaces a roster item (its groups included); returns the new roster version,
+    /// bumped in the same transaction (RFC 6121 §2.6).
+    ///
+    /// # Errors
+    /// [`StorageError::NoSuchAccount`], or a database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
     pub async fn put_roster_item(
         &self,
         username: &str,
         item: &RosterItem,
     ) -> Result<u64, StorageError> {
-        todo!()
+        dispatch!(self.put_roster_item(username, item))
     }
 
-    /// Removes a roster item; the new roster version, or `None` if there was no such item.
+    /// Removes a roster item; the new roster version, bumped in the same transaction, or `None`
+    /// (and no new version) if there was no such item.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
     pub async fn remove_roster_item(
         &self,
         username: &str,
         contact: &BareJid,
     ) -> Result<Option<u64>, StorageError> {
-        todo!()
+        dispatch!(self.remove_roster_item(username, contact))
     }
 
-    /// Contacts whose subscription requests await the user's answer (RFC 6121 §3.1.3).
+    /// Contacts whose subscription requests await the user's answer (RFC 6121 §3.1.3), ordered by
+    /// contact.
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for an undecodable contact.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
     pub async fn pending_in(&self, username: &str) -> Result<Vec<BareJid>, StorageError> {
-        todo!()
+        dispatch!(self.pending_in(username))
     }
 
     /// Records a pending inbound subscription request (idempotent).
-    pub async fn add_pending_in(&self, username: &str, contact: &BareJid) -> Result<(), StorageError> {
-        todo!()
+    ///
+    /// # Errors
+    /// [`StorageError::NoSuchAccount`], or a database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    pub async fn add_pending_in(
+        &self,
+        username: &str,
+        contact: &BareJid,
+    ) -> Result<(), StorageError> {
+        dispatch!(self.add_pending_in(username, contact))
     }
 
     /// Clears a pending inbound request; `true` if there was one.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
     pub async fn remove_pending_in(
         &self,
         username: &str,
         contact: &BareJid,
     ) -> Result<bool, StorageError> {
-        todo!()
+        dispatch!(self.remove_pending_in(username, contact))
     }
 }

@@ -37,6 +37,18 @@ impl Subscription {
             Self::Both => "both",
         }
     }
+
+    /// Parses the wire value; `None` for anything else (including `remove`, which is an action,
+    /// not a state: RFC 6121 §2.5).
+    pub fn from_wire(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(Self::None),
+            "to" => Some(Self::To),
+            "from" => Some(Self::From),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
 }
 
 /// One roster item (RFC 6121 §2.1.2). Pending inbound subscription requests are kept apart
