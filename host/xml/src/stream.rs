@@ -753,14 +753,47 @@ mod tests {
     }
 
     #[test]
+    fn markup_characters_inside_values_and_cdata() {
+        let events = parse_all(
+            format!(
+                "{HEADER}<message a='1>2' b=\"'/\"><body><![CDATA[</message>]]]></body></message>"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let msg = stanza(&events[1]);
+        assert_eq!(msg.attr("a"), Some("1>2"));
+        assert_eq!(msg.attr("b"), Some("'/"));
+        assert_eq!(
+            msg.get_child("body", ns::JABBER_CLIENT).unwrap().text(),
+            "</message>]"
+        );
+    }
+
+    /// Cheap robustness check: corrupting any byte of the sample with a markup character must
+    /// yield events or an error, never a panic or a hang.
+    #[test]
+    fn corrupted_bytes_never_panic() {
+        let bytes = SAMPLE.as_bytes();
+        for i in 0..bytes.len() {
+            for b in [
+                b'<', b'>', b'&', b'\'', b'"', b'/', b'!', b'?', b':', b'=', b' ', 0xFF, 0,
+            ] {
+                let mut input = bytes.to_vec();
+                input[i] = b;
+                let _ = parse_all(&input);
+                let _ = run(&mut parser(), input.chunks(7));
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
     fn sizes() {
         assert_eq!(std::mem::size_of::<XmlError>(), 24);
         assert_eq!(std::mem::size_of::<StreamHeader>(), 144);
         assert_eq!(std::mem::size_of::<Limits>(), 32);
-        assert!(
-            std::mem::size_of::<Event>() <= 160,
-            "{}",
-            std::mem::size_of::<Event>()
-        );
+        // One `Event` is moved per stanza; an `Element` (and the header) fit without boxing.
+        assert_eq!(std::mem::size_of::<Event>(), 144);
     }
 }

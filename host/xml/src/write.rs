@@ -180,3 +180,162 @@ fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
     }
     out.extend_from_slice(&bytes[last..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, Limits, StreamParser};
+    use minidom::rxml::{Namespace, NcName};
+
+    const HEADER: &str = "<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams'>";
+
+    /// Parses `stanza` as it would arrive on a `jabber:client` stream.
+    fn parse(stanza: &str) -> Element {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(HEADER.as_bytes());
+        p.feed(stanza.as_bytes());
+        assert!(matches!(p.next_event(), Ok(Some(Event::StreamOpen(_)))));
+        match p.next_event() {
+            Ok(Some(Event::Stanza(el))) => el,
+            other => panic!("expected a stanza, got {other:?}"),
+        }
+    }
+
+    fn text(bytes: Bytes) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        for stanza in [
+            "<presence/>",
+            "<message id='1' to='a@b' type='chat'><body>hi &amp; &lt;3 &gt; \"q\" 'a'</body>\
+             <x xmlns='urn:x'><y z='&apos;&quot;&lt;&amp;'/></x></message>",
+            "<iq type='result'><query xmlns='jabber:iq:roster'><item jid='c@d'><group>g</group></item>\
+             </query></iq>",
+            "<message xml:lang='en'><body>line1\nline2&#xD;</body></message>",
+            "<message><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></message>",
+            "<iq type='set'><x xmlns='urn:x'><body xmlns='jabber:client'/></x></iq>",
+        ] {
+            let el = parse(stanza);
+            let out = text(serialize(&el));
+            assert_eq!(out, stanza);
+            assert_eq!(parse(&out), el);
+        }
+    }
+
+    #[test]
+    fn prefixed_input_is_written_with_default_namespaces() {
+        let el = parse("<message><p:x xmlns:p='urn:p' p:a='1'><p:y/></p:x></message>");
+        let out = text(serialize(&el));
+        assert_eq!(
+            out,
+            "<message><x xmlns='urn:p' xmlns:a0='urn:p' a0:a='1'><y/></x></message>"
+        );
+        assert_eq!(parse(&out), el);
+    }
+
+    #[test]
+    fn built_elements_get_no_redundant_xmlns() {
+        let el = Element::builder("message", ns::JABBER_CLIENT)
+            .attr(NcName::try_from("to").unwrap(), "a@b")
+            .attr_ns(
+                Namespace::from(ns::XML),
+                NcName::try_from("lang").unwrap(),
+                "en",
+            )
+            .append(
+                Element::builder("body", ns::JABBER_CLIENT)
+                    .append("x\r\t<")
+                    .build(),
+            )
+            .append(Element::bare("no-ns", ""))
+            .build();
+        assert_eq!(
+            text(serialize(&el)),
+            "<message to='a@b' xml:lang='en'><body>x&#xD;\t&lt;</body><no-ns xmlns=''/></message>"
+        );
+    }
+
+    #[test]
+    fn attribute_whitespace_and_illegal_chars() {
+        let el = Element::builder("m", ns::JABBER_CLIENT)
+            .attr(NcName::try_from("a").unwrap(), "1\t2\n3\u{0}")
+            .append("bad\u{1}\u{FFFF}")
+            .build();
+        let out = text(serialize(&el));
+        assert_eq!(out, "<m a='1&#x9;2&#xA;3\u{FFFD}'>bad\u{FFFD}\u{FFFD}</m>");
+        assert_eq!(parse(&out).attr("a"), Some("1\t2\n3\u{FFFD}"));
+    }
+
+    #[test]
+    fn stream_header_bytes() {
+        assert_eq!(
+            text(stream_header(
+                "example.org",
+                Some("a@example.org"),
+                "abc",
+                "en"
+            )),
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='example.org' \
+             to='a@example.org' version='1.0' xml:lang='en'>"
+        );
+        let header = text(stream_header("ex'ample", None, "i", "en"));
+        assert!(header.contains("from='ex&apos;ample'"));
+        assert!(!header.contains(" to="));
+        // Our own header parses with our own parser.
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(header.as_bytes());
+        let Ok(Some(Event::StreamOpen(h))) = p.next_event() else {
+            panic!("no header")
+        };
+        assert_eq!(h.from.as_deref(), Some("ex'ample"));
+        assert_eq!(h.id.as_deref(), Some("i"));
+    }
+
+    #[test]
+    fn stream_error_bytes() {
+        assert_eq!(
+            text(stream_error("policy-violation", None)),
+            "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             </stream:error></stream:stream>"
+        );
+        assert_eq!(
+            text(stream_error("conflict", Some("a<b"))),
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>a&lt;b</text></stream:error>\
+             </stream:stream>"
+        );
+        assert!(
+            text(stream_error("x'/><evil", None))
+                .starts_with("<stream:error><undefined-condition ")
+        );
+    }
+
+    #[test]
+    fn features_bytes() {
+        let starttls = Element::builder("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+            .append(Element::bare("required", "urn:ietf:params:xml:ns:xmpp-tls"))
+            .build();
+        let mechs = Element::builder("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+            .append(
+                Element::builder("mechanism", "urn:ietf:params:xml:ns:xmpp-sasl")
+                    .append("PLAIN")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            text(serialize_features(&[starttls, mechs])),
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>\
+             <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>\
+             </stream:features>"
+        );
+        assert_eq!(
+            text(serialize_features(&[])),
+            "<stream:features></stream:features>"
+        );
+        assert_eq!(STREAM_CLOSE, b"</stream:stream>");
+    }
+}
