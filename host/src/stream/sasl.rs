@@ -6,8 +6,6 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use minidom::Element;
 use tessera_sasl::{ChannelBinding, Credentials, HashAlg, Mechanism, SaslError, ScramServer};
 use tessera_xml::Event;
@@ -81,14 +79,9 @@ pub(crate) fn failure(condition: &str) -> Vec<u8> {
 /// RFC 6120 §6.4.2: `=` is an empty initial response; no text means none was sent.
 fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     let text = el.text();
-    let text = text.trim();
-    match text {
+    match text.trim() {
         "" => Ok(None),
-        "=" => Ok(Some(Vec::new())),
-        t => B64
-            .decode(t)
-            .map(Some)
-            .map_err(|_| SaslError::IncorrectEncoding),
+        t => tessera_sasl::decode_payload(t).map(Some),
     }
 }
 
@@ -114,7 +107,7 @@ async fn challenge(conn: &mut Conn, data: &[u8]) -> Result<(), ConnError> {
     let body = if data.is_empty() {
         "=".to_owned()
     } else {
-        B64.encode(data)
+        tessera_sasl::encode_payload(data)
     };
     conn.write(
         format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{body}</challenge>").as_bytes(),
@@ -245,7 +238,7 @@ async fn scram(
             conn.write(
                 format!(
                     "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
-                    B64.encode(server_final)
+                    tessera_sasl::encode_payload(&server_final)
                 )
                 .as_bytes(),
             )
