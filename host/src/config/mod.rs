@@ -6,9 +6,18 @@
 //!
 //! Every key is documented in `examples/tessera.toml`; a test parses every shipped config.
 
+mod error;
+mod raw;
+mod validate;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use error::ConfigError;
+
+/// The file `tessera` reads when no `--config` is given, if it exists.
+pub const DEFAULT_PATH: &str = "tessera.toml";
 
 /// The validated server configuration.
 #[derive(Debug, Clone)]
@@ -36,13 +45,69 @@ pub struct Config {
     pub logging: LoggingConfig,
 }
 
+impl Config {
+    /// Parses and validates a TOML document. The empty document gives the defaults.
+    ///
+    /// Relative paths (`data_dir`, `tls.cert`, `sqlite://…`) are kept relative: they resolve
+    /// against the server's working directory, not the file's.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key and the problem.
+    pub fn from_toml_str(source: &str) -> Result<Self, ConfigError> {
+        let raw: raw::RawConfig =
+            toml::from_str(source).map_err(|e| ConfigError::from_toml(source, &e))?;
+        validate::validate(raw)
+    }
+
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] if the file cannot be read, else as [`Config::from_toml_str`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&source)
+    }
+
+    /// The embedded defaults, with `data_dir` (and so the default SQLite file and generated
+    /// certificate) under `data_dir`. Tests use this with a temporary directory.
+    pub fn default_with(data_dir: PathBuf) -> Self {
+        let mut config = validate::validate(raw::RawConfig::default())
+            .expect("invariant: the embedded defaults are valid");
+        config.storage = StorageConfig::Sqlite {
+            path: data_dir.join("tessera.db"),
+        };
+        config.data_dir = data_dir;
+        config
+    }
+
+    /// Checks that the files the config names can be read (`tls.cert`, `tls.key`), for
+    /// `tessera check-config`. [`Config::load`] does not, so a config can be validated elsewhere.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key whose file is unreadable.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+            if let Some(path) = path {
+                std::fs::File::open(path).map_err(|e| {
+                    ConfigError::invalid(key, format!("cannot read {}: {e}", path.display()))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Listening sockets.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ListenConfig {
-    /// Client connections that negotiate STARTTLS (RFC 6120 §5); default `[::]:5222`.
+    /// Client connections that negotiate STARTTLS (RFC 6120 §5); default `0.0.0.0:5222`.
     pub c2s: Vec<SocketAddr>,
-    /// Client connections with TLS from the first byte (XEP-0368); default `[::]:5223`.
+    /// Client connections with TLS from the first byte (XEP-0368); default `0.0.0.0:5223`.
     pub c2s_direct_tls: Vec<SocketAddr>,
 }
 
@@ -104,8 +169,8 @@ pub struct SaslConfig {
     pub failure_window: Duration,
 }
 
-/// Storage backend.
-#[derive(Debug, Clone)]
+/// Storage backend. `Debug` hides the PostgreSQL URL's credentials and query.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum StorageConfig {
     /// Embedded SQLite (WAL) at this path (default `data_dir/tessera.db`).
@@ -117,9 +182,42 @@ pub enum StorageConfig {
     Postgres {
         /// Connection URL; never logged (it may hold a password).
         url: String,
-        /// Pool size.
+        /// Pool size (`storage.max_connections`, default 10).
         max_connections: u32,
     },
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::Postgres {
+                url,
+                max_connections,
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .field("max_connections", max_connections)
+                .finish(),
+        }
+    }
+}
+
+/// `postgres://user:pw@host/db?password=x` → `postgres://***@host/db?***`: enough to tell
+/// databases apart in a log, nothing that authenticates.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (rest, has_query) = match rest.split_once('?') {
+        Some((before, _)) => (before, true),
+        None => (rest, false),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let query = if has_query { "?***" } else { "" };
+    format!("{scheme}://{host}/{path}{query}")
 }
 
 /// Limits, timeouts and queue sizes. Counted before a stanza is materialised (RFC 6120 §13.12).
@@ -142,7 +240,7 @@ pub struct LimitsConfig {
     pub ping_timeout: Duration,
     /// Stanzas queued to one session before it is closed as too slow (default 1024).
     pub session_queue: usize,
-    /// Most concurrent client connections (default 20 000... bounded by the fd limit).
+    /// Most concurrent client connections (default 20 000; keep it below the fd limit).
     pub max_connections: usize,
     /// Time allowed to drain sessions on shutdown (default 10 s).
     pub shutdown_grace: Duration,
@@ -198,4 +296,27 @@ pub struct LoggingConfig {
     pub level: String,
     /// IP address logging.
     pub ips: IpLogging,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_url_keeps_host_and_database_only() {
+        let shown = redact_url("postgres://tessera:hunter2@db.internal:5432/xmpp?password=x");
+        assert_eq!(shown, "postgres://***@db.internal:5432/xmpp?***");
+        assert_eq!(redact_url("postgres://db/xmpp"), "postgres://db/xmpp");
+    }
+
+    #[test]
+    fn debug_never_prints_the_postgres_password() {
+        let config = Config::from_toml_str(
+            "[storage]\nurl = \"postgres://tessera:hunter2@localhost/xmpp\"\n",
+        )
+        .expect("valid config");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("localhost/xmpp"), "{debug}");
+    }
 }

@@ -1,0 +1,292 @@
+//! The TOML file as written: serde types with `deny_unknown_fields` and named defaults.
+//!
+//! Nothing here is validated beyond TOML types. Durations and sizes stay strings (or integers) so
+//! that `validate` can report a bad one under its key (`limits.idle_timeout: …`) instead of as a
+//! bare serde message. Each default lives in a named function so that `examples/tessera.toml`, the
+//! docs and the code can be checked against one place.
+
+use serde::Deserialize;
+
+/// The whole file. Every section may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    pub(crate) domain: Option<String>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) listen: RawListen,
+    pub(crate) tls: RawTls,
+    pub(crate) sasl: RawSasl,
+    pub(crate) storage: RawStorage,
+    pub(crate) limits: RawLimits,
+    pub(crate) sessions: RawSessions,
+    pub(crate) features: RawFeatures,
+    pub(crate) logging: RawLogging,
+}
+
+pub(crate) fn default_domain() -> String {
+    "localhost".to_owned()
+}
+
+pub(crate) fn default_data_dir() -> String {
+    "./data".to_owned()
+}
+
+/// `[listen]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawListen {
+    pub(crate) c2s: Vec<String>,
+    pub(crate) c2s_direct_tls: Vec<String>,
+}
+
+impl Default for RawListen {
+    fn default() -> Self {
+        Self {
+            c2s: default_c2s(),
+            c2s_direct_tls: default_c2s_direct_tls(),
+        }
+    }
+}
+
+// IPv4 only by default: on hosts where `[::]` is dual-stack, binding both it and `0.0.0.0` to
+// the same port fails, and on hosts without IPv6 `[::]` fails outright. Operators add `[::]:5222`.
+pub(crate) fn default_c2s() -> Vec<String> {
+    vec!["0.0.0.0:5222".to_owned()]
+}
+
+pub(crate) fn default_c2s_direct_tls() -> Vec<String> {
+    vec!["0.0.0.0:5223".to_owned()]
+}
+
+/// `[tls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) require_encryption: bool,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            require_encryption: default_require_encryption(),
+        }
+    }
+}
+
+pub(crate) fn default_require_encryption() -> bool {
+    true
+}
+
+/// `[sasl]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSasl {
+    pub(crate) mechanisms: Vec<String>,
+    pub(crate) scram_iterations: u32,
+    pub(crate) max_failures_per_ip: u32,
+    pub(crate) max_failures_per_account: u32,
+    pub(crate) failure_window: String,
+}
+
+impl Default for RawSasl {
+    fn default() -> Self {
+        Self {
+            mechanisms: default_mechanisms(),
+            scram_iterations: default_scram_iterations(),
+            max_failures_per_ip: default_max_failures(),
+            max_failures_per_account: default_max_failures(),
+            failure_window: default_failure_window(),
+        }
+    }
+}
+
+/// Strongest first: channel binding defeats a MITM holding a mis-issued certificate (RFC 9266).
+pub(crate) fn default_mechanisms() -> Vec<String> {
+    [
+        "SCRAM-SHA-256-PLUS",
+        "SCRAM-SHA-1-PLUS",
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-1",
+        "PLAIN",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+pub(crate) fn default_scram_iterations() -> u32 {
+    10_000
+}
+
+pub(crate) fn default_max_failures() -> u32 {
+    5
+}
+
+pub(crate) fn default_failure_window() -> String {
+    "5m".to_owned()
+}
+
+/// `[storage]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawStorage {
+    /// `sqlite://PATH` or `postgres://…`; unset means SQLite at `data_dir/tessera.db`.
+    pub(crate) url: Option<String>,
+    pub(crate) max_connections: u32,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: default_max_db_connections(),
+        }
+    }
+}
+
+pub(crate) fn default_max_db_connections() -> u32 {
+    10
+}
+
+/// A byte count: an integer, or a string with a binary unit (`"256KiB"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "a number of bytes or a size like \"256KiB\"")]
+pub(crate) enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    pub(crate) stanza_bytes: RawSize,
+    pub(crate) depth: i64,
+    pub(crate) attributes: i64,
+    pub(crate) namespaces: i64,
+    pub(crate) handshake_timeout: String,
+    pub(crate) idle_timeout: String,
+    pub(crate) ping_timeout: String,
+    pub(crate) session_queue: i64,
+    pub(crate) max_connections: i64,
+    pub(crate) shutdown_grace: String,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            stanza_bytes: default_stanza_bytes(),
+            depth: default_depth(),
+            attributes: default_attributes(),
+            namespaces: default_namespaces(),
+            handshake_timeout: default_handshake_timeout(),
+            idle_timeout: default_idle_timeout(),
+            ping_timeout: default_ping_timeout(),
+            session_queue: default_session_queue(),
+            max_connections: default_max_connections(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+/// 256 KiB, as Prosody: big enough for avatars in vCards, small enough to bound memory.
+pub(crate) fn default_stanza_bytes() -> RawSize {
+    RawSize::Bytes(256 * 1024)
+}
+
+pub(crate) fn default_depth() -> i64 {
+    32
+}
+
+pub(crate) fn default_attributes() -> i64 {
+    64
+}
+
+pub(crate) fn default_namespaces() -> i64 {
+    32
+}
+
+pub(crate) fn default_handshake_timeout() -> String {
+    "60s".to_owned()
+}
+
+pub(crate) fn default_idle_timeout() -> String {
+    "5m".to_owned()
+}
+
+pub(crate) fn default_ping_timeout() -> String {
+    "60s".to_owned()
+}
+
+pub(crate) fn default_session_queue() -> i64 {
+    1024
+}
+
+pub(crate) fn default_max_connections() -> i64 {
+    20_000
+}
+
+pub(crate) fn default_shutdown_grace() -> String {
+    "10s".to_owned()
+}
+
+/// `[sessions]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSessions {
+    pub(crate) resource_conflict: String,
+    pub(crate) max_per_account: i64,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        Self {
+            resource_conflict: default_resource_conflict(),
+            max_per_account: default_max_per_account(),
+        }
+    }
+}
+
+pub(crate) fn default_resource_conflict() -> String {
+    "kick-old".to_owned()
+}
+
+pub(crate) fn default_max_per_account() -> i64 {
+    32
+}
+
+/// `[features]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawFeatures {
+    /// XEP-0092; `false` by default (see `FeaturesConfig::version`).
+    pub(crate) version: bool,
+}
+
+/// `[logging]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLogging {
+    pub(crate) level: String,
+    pub(crate) ips: String,
+}
+
+impl Default for RawLogging {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            ips: default_log_ips(),
+        }
+    }
+}
+
+pub(crate) fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+pub(crate) fn default_log_ips() -> String {
+    "never".to_owned()
+}

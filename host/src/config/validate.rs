@@ -1,0 +1,374 @@
+//! Validation: [`RawConfig`] into [`Config`], each problem reported under its dotted key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawSize};
+use super::{
+    Config, ConfigError, FeaturesConfig, IpLogging, LimitsConfig, ListenConfig, LoggingConfig,
+    ResourceConflict, SaslConfig, SaslMechanism, SessionsConfig, StorageConfig, TlsConfig,
+};
+
+/// RFC 7677 §4: "the hash iteration-count announced by a server SHOULD be at least 4096".
+const MIN_SCRAM_ITERATIONS: u32 = 4096;
+/// A stanza limit below this cannot carry a roster push or a disco#info result.
+const MIN_STANZA_BYTES: u64 = 4096;
+/// Above this a single client could pin a large share of memory with one stanza.
+const MAX_STANZA_BYTES: u64 = 64 * 1024 * 1024;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Validates the whole file.
+pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
+    let domain = domain(raw.domain.unwrap_or_else(super::raw::default_domain))?;
+    let data_dir = non_empty_path(
+        "data_dir",
+        raw.data_dir.unwrap_or_else(super::raw::default_data_dir),
+    )?;
+
+    let listen = ListenConfig {
+        c2s: addrs("listen.c2s", &raw.listen.c2s)?,
+        c2s_direct_tls: addrs("listen.c2s_direct_tls", &raw.listen.c2s_direct_tls)?,
+    };
+    if listen.c2s.is_empty() && listen.c2s_direct_tls.is_empty() {
+        return Err(ConfigError::invalid(
+            "listen",
+            "at least one of c2s and c2s_direct_tls must have an address",
+        ));
+    }
+
+    let tls = TlsConfig {
+        cert: raw
+            .tls
+            .cert
+            .map(|p| non_empty_path("tls.cert", p))
+            .transpose()?,
+        key: raw
+            .tls
+            .key
+            .map(|p| non_empty_path("tls.key", p))
+            .transpose()?,
+        require_encryption: raw.tls.require_encryption,
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                "tls.key",
+                "required when tls.cert is set",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "tls.cert",
+                "required when tls.key is set",
+            ));
+        }
+        (Some(_), Some(_)) | (None, None) => {}
+    }
+
+    let sasl = SaslConfig {
+        mechanisms: mechanisms(&raw.sasl.mechanisms)?,
+        scram_iterations: at_least(
+            "sasl.scram_iterations",
+            raw.sasl.scram_iterations,
+            MIN_SCRAM_ITERATIONS,
+        )?,
+        max_failures_per_ip: at_least("sasl.max_failures_per_ip", raw.sasl.max_failures_per_ip, 1)?,
+        max_failures_per_account: at_least(
+            "sasl.max_failures_per_account",
+            raw.sasl.max_failures_per_account,
+            1,
+        )?,
+        failure_window: duration("sasl.failure_window", &raw.sasl.failure_window)?,
+    };
+
+    let storage = storage(
+        raw.storage.url.as_deref(),
+        raw.storage.max_connections,
+        &data_dir,
+    )?;
+
+    let l = &raw.limits;
+    let stanza_bytes = size("limits.stanza_bytes", &l.stanza_bytes)?;
+    if stanza_bytes < MIN_STANZA_BYTES {
+        return Err(ConfigError::invalid(
+            "limits.stanza_bytes",
+            format!("must be at least {MIN_STANZA_BYTES}"),
+        ));
+    }
+    if stanza_bytes > MAX_STANZA_BYTES {
+        return Err(ConfigError::invalid(
+            "limits.stanza_bytes",
+            format!("must be at most {MAX_STANZA_BYTES} (64 MiB)"),
+        ));
+    }
+    let limits = LimitsConfig {
+        stanza_bytes: usize::try_from(stanza_bytes)
+            .map_err(|_| ConfigError::invalid("limits.stanza_bytes", "too large"))?,
+        // A stanza is already depth 2 inside the stream; its payload needs a few more levels.
+        depth: count("limits.depth", l.depth, 4)?,
+        attributes: count("limits.attributes", l.attributes, 4)?,
+        namespaces: count("limits.namespaces", l.namespaces, 2)?,
+        handshake_timeout: duration("limits.handshake_timeout", &l.handshake_timeout)?,
+        idle_timeout: duration("limits.idle_timeout", &l.idle_timeout)?,
+        ping_timeout: duration("limits.ping_timeout", &l.ping_timeout)?,
+        session_queue: count("limits.session_queue", l.session_queue, 1)?,
+        max_connections: count("limits.max_connections", l.max_connections, 1)?,
+        shutdown_grace: duration("limits.shutdown_grace", &l.shutdown_grace)?,
+    };
+
+    let sessions = SessionsConfig {
+        resource_conflict: match raw.sessions.resource_conflict.as_str() {
+            "kick-old" => ResourceConflict::KickOld,
+            "refuse" => ResourceConflict::Refuse,
+            "rename" => ResourceConflict::Rename,
+            other => {
+                return Err(ConfigError::invalid(
+                    "sessions.resource_conflict",
+                    format!("\"{other}\" is not one of \"kick-old\", \"refuse\", \"rename\""),
+                ));
+            }
+        },
+        max_per_account: count("sessions.max_per_account", raw.sessions.max_per_account, 1)?,
+    };
+
+    let logging = LoggingConfig {
+        level: log_level(raw.logging.level)?,
+        ips: match raw.logging.ips.as_str() {
+            "never" => IpLogging::Never,
+            "failed-logins" => IpLogging::FailedLogins,
+            "always" => IpLogging::Always,
+            other => {
+                return Err(ConfigError::invalid(
+                    "logging.ips",
+                    format!("\"{other}\" is not one of \"never\", \"failed-logins\", \"always\""),
+                ));
+            }
+        },
+    };
+
+    Ok(Config {
+        domain,
+        data_dir,
+        listen,
+        tls,
+        sasl,
+        storage,
+        limits,
+        sessions,
+        features: FeaturesConfig {
+            version: raw.features.version,
+        },
+        logging,
+    })
+}
+
+/// RFC 7622 §3.2: a domainpart, normalised (lowercased, IDNA) as the `jid` crate does.
+fn domain(raw: String) -> Result<String> {
+    if raw.is_empty() {
+        return Err(ConfigError::invalid("domain", "must not be empty"));
+    }
+    if raw.contains(['@', '/']) {
+        return Err(ConfigError::invalid(
+            "domain",
+            format!("\"{raw}\" is a JID, not a domain (no '@' or '/')"),
+        ));
+    }
+    let part = jid::DomainPart::new(&raw).map_err(|e| {
+        ConfigError::invalid("domain", format!("\"{raw}\" is not a valid domain: {e}"))
+    })?;
+    Ok(part.as_str().to_ascii_lowercase())
+}
+
+fn non_empty_path(key: &str, raw: String) -> Result<PathBuf> {
+    if raw.is_empty() {
+        return Err(ConfigError::invalid(key, "must not be empty"));
+    }
+    Ok(PathBuf::from(raw))
+}
+
+fn addrs(key: &str, raw: &[String]) -> Result<Vec<SocketAddr>> {
+    raw.iter()
+        .map(|a| {
+            a.parse().map_err(|_| {
+                ConfigError::invalid(
+                    key,
+                    format!("\"{a}\" is not an IP:port address (e.g. \"0.0.0.0:5222\")"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn mechanisms(raw: &[String]) -> Result<Vec<SaslMechanism>> {
+    const KEY: &str = "sasl.mechanisms";
+    const ALL: [SaslMechanism; 5] = [
+        SaslMechanism::ScramSha256Plus,
+        SaslMechanism::ScramSha1Plus,
+        SaslMechanism::ScramSha256,
+        SaslMechanism::ScramSha1,
+        SaslMechanism::Plain,
+    ];
+    if raw.is_empty() {
+        return Err(ConfigError::invalid(
+            KEY,
+            "must list at least one mechanism",
+        ));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for name in raw {
+        let mech = ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<_> = ALL.iter().map(|m| m.name()).collect();
+                ConfigError::invalid(
+                    KEY,
+                    format!("unknown mechanism \"{name}\" (known: {})", known.join(", ")),
+                )
+            })?;
+        if out.contains(&mech) {
+            return Err(ConfigError::invalid(
+                KEY,
+                format!("\"{}\" is listed twice", mech.name()),
+            ));
+        }
+        out.push(mech);
+    }
+    Ok(out)
+}
+
+fn storage(
+    url: Option<&str>,
+    max_connections: u32,
+    data_dir: &std::path::Path,
+) -> Result<StorageConfig> {
+    const KEY: &str = "storage.url";
+    let Some(url) = url else {
+        return Ok(StorageConfig::Sqlite {
+            path: data_dir.join("tessera.db"),
+        });
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        // `sqlite://data/x.db` is relative, `sqlite:///var/lib/x.db` absolute.
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(ConfigError::invalid(KEY, "sqlite:// URL has no file path"));
+        }
+        return Ok(StorageConfig::Sqlite {
+            path: PathBuf::from(path),
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(StorageConfig::Postgres {
+            url: url.to_owned(),
+            max_connections: at_least("storage.max_connections", max_connections, 1)?,
+        });
+    }
+    // Never echo the URL: it may carry a password.
+    Err(ConfigError::invalid(
+        KEY,
+        "must start with \"sqlite://\" or \"postgres://\"",
+    ))
+}
+
+fn at_least(key: &str, value: u32, min: u32) -> Result<u32> {
+    if value < min {
+        return Err(ConfigError::invalid(key, format!("must be at least {min}")));
+    }
+    Ok(value)
+}
+
+fn count(key: &str, value: i64, min: usize) -> Result<usize> {
+    match usize::try_from(value) {
+        Ok(v) if v >= min => Ok(v),
+        _ => Err(ConfigError::invalid(key, format!("must be at least {min}"))),
+    }
+}
+
+/// A positive human-readable duration: `"30s"`, `"5m"`, `"7d"`, `"1h 30m"`.
+fn duration(key: &str, raw: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(raw.trim()).map_err(|e| {
+        ConfigError::invalid(
+            key,
+            format!("invalid duration \"{raw}\" ({e}); write e.g. \"30s\", \"5m\" or \"7d\""),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// A byte count: an integer, or a number with a unit (`B`, `KiB`, `MiB`, `GiB`; `KB`/`MB`/`GB`
+/// are read as the binary units too, as most operators mean them).
+pub(crate) fn size(key: &str, raw: &RawSize) -> Result<u64> {
+    let bad = || {
+        ConfigError::invalid(
+            key,
+            "must be a number of bytes or a size like \"256KiB\" or \"1MiB\"",
+        )
+    };
+    match raw {
+        RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| bad()),
+        RawSize::Text(text) => {
+            let text = text.trim();
+            let split = text
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(text.len());
+            let (digits, unit) = text.split_at(split);
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+                "" | "b" => 1,
+                "k" | "kb" | "kib" => 1 << 10,
+                "m" | "mb" | "mib" => 1 << 20,
+                "g" | "gb" | "gib" => 1 << 30,
+                _ => return Err(bad()),
+            };
+            n.checked_mul(mult).ok_or_else(bad)
+        }
+    }
+}
+
+fn log_level(raw: String) -> Result<String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(&raw)
+        .map_err(|e| {
+            ConfigError::invalid("logging.level", format!("invalid filter \"{raw}\": {e}"))
+        })?;
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accept_binary_units() {
+        let s = |t: &str| size("k", &RawSize::Text(t.to_owned()));
+        assert_eq!(s("256KiB").unwrap(), 262_144);
+        assert_eq!(s("1 MiB").unwrap(), 1_048_576);
+        assert_eq!(s("4096").unwrap(), 4096);
+        assert!(s("12 parsecs").is_err());
+        assert!(s("KiB").is_err());
+        assert!(size("k", &RawSize::Bytes(-1)).is_err());
+    }
+
+    #[test]
+    fn durations_are_positive() {
+        assert_eq!(
+            duration("k", "7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert!(duration("k", "0s").is_err());
+        assert!(duration("k", "soon").is_err());
+    }
+
+    #[test]
+    fn domain_is_normalised() {
+        assert_eq!(domain("Example.COM".to_owned()).unwrap(), "example.com");
+        assert!(domain("user@example.com".to_owned()).is_err());
+        assert!(domain("bad domain".to_owned()).is_err());
+    }
+}
