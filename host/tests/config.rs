@@ -265,6 +265,11 @@ fn bad_size() {
         "limits.stanza_bytes",
         "at most",
     );
+    fails_at(
+        "[limits]\nstanza_bytes = true\n",
+        "limits.stanza_bytes",
+        "256KiB",
+    );
 }
 
 #[test]
@@ -379,4 +384,62 @@ fn missing_file_is_a_read_error() {
     let e = Config::load("/nonexistent/tessera.toml").expect_err("no such file");
     assert!(matches!(e, ConfigError::Read { .. }), "{e}");
     assert!(e.to_string().contains("/nonexistent/tessera.toml"), "{e}");
+}
+
+/// `tessera check-config`, run as the operator would: `ok` and status 0, or the problem and 1.
+fn check_config(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the tessera binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_binary_accepts_the_example() {
+    let example = examples_dir().join("tessera.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = example.to_str().expect("utf-8 path");
+    let (ok, stdout, _) = check_config(&["check-config", "--config", example], dir.path());
+    assert!(ok);
+    assert_eq!(stdout.trim(), "ok");
+}
+
+#[test]
+fn check_config_binary_uses_defaults_or_the_local_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No ./tessera.toml: the embedded defaults are valid.
+    let (ok, stdout, _) = check_config(&["check-config"], dir.path());
+    assert!(ok && stdout.trim() == "ok");
+    // A ./tessera.toml is picked up without --config.
+    std::fs::write(dir.path().join("tessera.toml"), "[limits]\ndepth = 1\n").expect("write");
+    let (ok, stdout, stderr) = check_config(&["check-config"], dir.path());
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("limits.depth: must be at least 4"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_binary_reports_unreadable_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "[tls]\ncert = \"nope.pem\"\nkey = \"nope-key.pem\"\n",
+    )
+    .expect("write");
+    let (ok, _, stderr) = check_config(&["--config", "t.toml", "check-config"], dir.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("tls.cert: cannot read nope.pem"),
+        "{stderr}"
+    );
 }

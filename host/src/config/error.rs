@@ -14,12 +14,12 @@ use toml::de::{DeTable, DeValue};
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {io}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (shown in the message rather than as a `source`, so it is not printed twice).
+        io: std::io::Error,
     },
     /// The file is not valid TOML.
     #[error("invalid TOML at line {line}, column {column}: {message}")]

@@ -65,9 +65,9 @@ impl Config {
     /// [`ConfigError::Read`] if the file cannot be read, else as [`Config::from_toml_str`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let source = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            io,
         })?;
         Self::from_toml_str(&source)
     }

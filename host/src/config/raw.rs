@@ -153,7 +153,10 @@ pub(crate) fn default_max_db_connections() -> u32 {
 
 /// A byte count: an integer, or a string with a binary unit (`"256KiB"`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged, expecting = "a number of bytes or a size like \"256KiB\"")]
+#[serde(
+    untagged,
+    expecting = "must be a number of bytes or a size like \"256KiB\" or \"1MiB\""
+)]
 pub(crate) enum RawSize {
     Bytes(i64),
     Text(String),
