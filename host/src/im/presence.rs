@@ -120,19 +120,36 @@ fn to_available(shared: &Shared, bare: &BareJid, bytes: &Bytes) {
     }
 }
 
-/// The local contacts that receive the user's presence ("from" or "both", RFC 6121 §4.2.2).
-async fn subscribers(shared: &Shared, user: &BareJid) -> Result<Vec<BareJid>, StorageError> {
+/// The user's local contacts, split by direction: those who receive the user's presence
+/// ("from"/"both", RFC 6121 §4.2.2) and those whose presence the user receives ("to"/"both",
+/// §4.3.2). Remote contacts are left out: there is no s2s yet.
+async fn contacts(
+    shared: &Shared,
+    user: &BareJid,
+) -> Result<(Vec<BareJid>, Vec<BareJid>), StorageError> {
     let Some(username) = account(user) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let (_, items) = shared.storage.roster(username).await?;
-    Ok(items
-        .into_iter()
-        .filter(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
-        // No s2s yet: remote contacts cannot be reached.
-        .filter(|i| i.jid.domain() == shared.domain.domain())
-        .map(|i| i.jid)
-        .collect())
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for item in items {
+        if item.jid.domain() != shared.domain.domain() {
+            continue;
+        }
+        let (f, t) = match item.subscription {
+            Subscription::None => (false, false),
+            Subscription::To => (false, true),
+            Subscription::From => (true, false),
+            Subscription::Both => (true, true),
+        };
+        if t {
+            to.push(item.jid.clone());
+        }
+        if f {
+            from.push(item.jid);
+        }
+    }
+    Ok((from, to))
 }
 
 /// RFC 6121 §4.2.2 (initial) and §4.4.2 (subsequent) available presence.
@@ -162,8 +179,9 @@ async fn broadcast_available(
         .router
         .set_presence(&session.jid, session.id, Some((prio, bytes.clone())));
     session.available = true;
-    for contact in subscribers(shared, &user).await? {
-        to_available(shared, &contact, &bytes);
+    let (subscribers, mut sources) = contacts(shared, &user).await?;
+    for contact in &subscribers {
+        to_available(shared, contact, &bytes);
     }
     // §4.2.2 / §4.4.2: also to all of the user's available resources, this one included.
     to_available(shared, &user, &bytes);
@@ -172,13 +190,6 @@ async fn broadcast_available(
     }
     // §4.2.2 / §4.3.2: the server probes the contacts the user is subscribed to ("to"/"both")
     // and answers from their sessions' last presence; the user's other resources likewise.
-    let (_, items) = shared.storage.roster(username).await?;
-    let mut sources: Vec<BareJid> = items
-        .into_iter()
-        .filter(|i| matches!(i.subscription, Subscription::To | Subscription::Both))
-        .filter(|i| i.jid.domain() == shared.domain.domain())
-        .map(|i| i.jid)
-        .collect();
     sources.push(user.clone());
     for contact in &sources {
         for s in available(shared, contact) {
@@ -218,7 +229,8 @@ pub(crate) async fn unavailable(
     let mut told: HashSet<BareJid> = HashSet::new();
     if was_available {
         let user = session.jid.to_bare();
-        for contact in subscribers(shared, &user).await? {
+        let (subscribers, _) = contacts(shared, &user).await?;
+        for contact in subscribers {
             to_available(shared, &contact, &bytes);
             told.insert(contact);
         }
