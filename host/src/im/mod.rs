@@ -5,6 +5,30 @@
 //! `message`, `presence` or `iq` in `jabber:client`. Everything else — `to` validation, roster,
 //! subscriptions, presence broadcast, message and IQ routing, error replies — happens here. Output,
 //! including replies to the sending session itself, goes through the router.
+//!
+//! ## Layout
+//! - `stanza`: attribute helpers, where a stanza is addressed ([`stanza::Dest`]), delivery.
+//! - `error`: stanza error conditions and replies (RFC 6120 §8.3).
+//! - `message`: message routing (RFC 6121 §8.5), with the offline hook `undeliverable_message`.
+//! - `presence`: broadcast, probes, directed presence (RFC 6121 §4).
+//! - `subscription`: the pure subscription state machine (RFC 6121 §3, Appendix A);
+//!   `subscription_io` drives it against storage and the router for both sides.
+//! - `roster`: roster get/set/remove, versioning and pushes (RFC 6121 §2).
+//! - `iq`: IQ routing and the server's own IQs: `disco` (XEP-0030), `ping` (XEP-0199),
+//!   `time` (XEP-0202), `version` (XEP-0092).
+
+mod disco;
+mod error;
+mod iq;
+mod message;
+mod ping;
+mod presence;
+mod roster;
+mod stanza;
+mod subscription;
+mod subscription_io;
+mod time;
+mod version;
 
 use std::collections::HashSet;
 
@@ -12,6 +36,8 @@ use jid::{FullJid, Jid};
 use minidom::Element;
 
 use crate::server::Shared;
+use error::{Condition, Header, bounce};
+use stanza::{Dest, parse_to, send};
 
 /// Per-session IM state, owned by the session's task.
 #[derive(Debug)]
@@ -42,17 +68,56 @@ impl ImSession {
 /// # Errors
 /// Only for our own faults (storage failure); the caller logs it and the client already got an
 /// `internal-server-error` reply where one applies.
+///
+/// # Cancel safety
+/// Not cancel safe: a cancelled call may leave a subscription half applied (one side stored, the
+/// other not). Run it to completion; it never waits on a peer, only on storage.
 pub(crate) async fn handle_stanza(
     shared: &Shared,
     session: &mut ImSession,
     stanza: Element,
 ) -> Result<(), crate::storage::StorageError> {
-    let _ = (shared, session, stanza);
-    Ok(())
+    // RFC 6120 §8.3.3.8: an unparsable `to` is jid-malformed.
+    let dest = match parse_to(&stanza) {
+        Ok(to) => Dest::classify(to.as_ref(), &shared.domain),
+        Err(()) => {
+            bounce(shared, &session.jid, stanza, Condition::JidMalformed);
+            return Ok(());
+        }
+    };
+    let header = Header::of(&stanza);
+    let result = match stanza.name() {
+        "message" => message::handle(shared, session, stanza, dest).await,
+        "presence" => presence::handle(shared, session, stanza, dest).await,
+        "iq" => iq::handle(shared, session, stanza, dest).await,
+        // The stream layer only passes these three (RFC 6120 §8); anything else is its bug.
+        other => {
+            tracing::debug!(element = other, "not a stanza; ignored");
+            Ok(())
+        }
+    };
+    if result.is_err() {
+        // RFC 6120 §8.3.3.6: our fault. Presence gets no error (RFC 6121 §4: presence is
+        // broadcast; a client cannot act on it), messages and IQs do.
+        if header.name() != "presence"
+            && let Some(reply) = header.reply(Condition::InternalServerError)
+        {
+            send(shared, &session.jid, &reply);
+        }
+    }
+    result
 }
 
 /// Called once when a bound session ends for any reason: broadcasts unavailable presence if the
 /// session was available (RFC 6121 §4.5.2), and tells the entities it sent directed presence to.
+///
+/// # Cancel safety
+/// Not cancel safe; run it to completion. It only waits on storage.
 pub(crate) async fn session_ended(shared: &Shared, session: &mut ImSession) {
-    let _ = (shared, session);
+    if !session.available && session.directed.is_empty() {
+        return;
+    }
+    if let Err(error) = presence::unavailable(shared, session, None).await {
+        tracing::error!(%error, "could not broadcast unavailable presence");
+    }
 }

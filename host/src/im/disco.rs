@@ -1,0 +1,134 @@
+//! XEP-0030 service discovery for the server and for accounts.
+//!
+//! Only features the server actually implements are advertised: a client that trusts disco must
+//! not be sent to a namespace that answers `service-unavailable`.
+
+use minidom::Element;
+
+use super::error::Condition;
+use super::stanza::set_attr;
+use crate::ns;
+
+fn identity(category: &str, ty: &str) -> Element {
+    let mut el = Element::bare("identity", ns::DISCO_INFO);
+    set_attr(&mut el, "category", category);
+    set_attr(&mut el, "type", ty);
+    el
+}
+
+fn feature(var: &str) -> Element {
+    let mut el = Element::bare("feature", ns::DISCO_INFO);
+    set_attr(&mut el, "var", var);
+    el
+}
+
+/// XEP-0030 §3.1/§3.2: a request for a node we do not have is `item-not-found`.
+fn no_node(query: &Element) -> Result<(), Condition> {
+    match query.attr("node") {
+        None => Ok(()),
+        Some(_) => Err(Condition::ItemNotFound),
+    }
+}
+
+/// The features the server itself answers (the IQ namespaces handled in `iq`).
+pub(crate) fn server_features(version: bool) -> Vec<&'static str> {
+    let mut features = vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::TIME];
+    if version {
+        features.push(ns::VERSION);
+    }
+    features
+}
+
+/// disco#info of the server: identity server/im (XEP-0030 §3.1, Registrar "server").
+pub(crate) fn server_info(query: &Element, version: bool) -> Result<Element, Condition> {
+    no_node(query)?;
+    let mut q = Element::bare("query", ns::DISCO_INFO);
+    q.append_child(identity("server", "im"));
+    for var in server_features(version) {
+        q.append_child(feature(var));
+    }
+    Ok(q)
+}
+
+/// disco#info of an account, answered by its server (XEP-0030 §3.1 "account/registered"). The
+/// account's own IQ features are disco#info and ping, both answered by the server.
+pub(crate) fn account_info(query: &Element) -> Result<Element, Condition> {
+    no_node(query)?;
+    let mut q = Element::bare("query", ns::DISCO_INFO);
+    q.append_child(identity("account", "registered"));
+    q.append_child(feature(ns::DISCO_INFO));
+    q.append_child(feature(ns::PING));
+    Ok(q)
+}
+
+/// disco#items: the server hosts no items (components, MUC) yet (XEP-0030 §4.1).
+pub(crate) fn items(query: &Element) -> Result<Element, Condition> {
+    no_node(query)?;
+    Ok(Element::bare("query", ns::DISCO_ITEMS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(ns: &str, node: bool) -> Element {
+        let mut el = Element::bare("query", ns);
+        if node {
+            set_attr(&mut el, "node", "x");
+        }
+        el
+    }
+
+    fn vars(el: &Element) -> Vec<String> {
+        el.children()
+            .filter(|c| c.is("feature", ns::DISCO_INFO))
+            .filter_map(|c| c.attr("var").map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn server_info_lists_identity_and_features() {
+        let info = server_info(&q(ns::DISCO_INFO, false), false).expect("info");
+        let id = info
+            .get_child("identity", ns::DISCO_INFO)
+            .expect("identity");
+        assert_eq!(
+            (id.attr("category"), id.attr("type")),
+            (Some("server"), Some("im"))
+        );
+        assert_eq!(
+            vars(&info),
+            [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::TIME]
+        );
+        let info = server_info(&q(ns::DISCO_INFO, false), true).expect("info");
+        assert!(vars(&info).iter().any(|v| v == ns::VERSION));
+    }
+
+    #[test]
+    fn account_info_identity() {
+        let info = account_info(&q(ns::DISCO_INFO, false)).expect("info");
+        let id = info
+            .get_child("identity", ns::DISCO_INFO)
+            .expect("identity");
+        assert_eq!(
+            (id.attr("category"), id.attr("type")),
+            (Some("account"), Some("registered"))
+        );
+    }
+
+    #[test]
+    fn unknown_nodes_are_not_found() {
+        assert_eq!(
+            server_info(&q(ns::DISCO_INFO, true), false),
+            Err(Condition::ItemNotFound)
+        );
+        assert_eq!(
+            items(&q(ns::DISCO_ITEMS, true)),
+            Err(Condition::ItemNotFound)
+        );
+        assert_eq!(
+            items(&q(ns::DISCO_ITEMS, false)).map(|e| e.children().count()),
+            Ok(0)
+        );
+    }
+}
