@@ -35,7 +35,10 @@ pub fn normalize_username(username: &str) -> Result<String, AccountError> {
 }
 
 /// Derives SCRAM keys for both hashes on a blocking thread: PBKDF2 must not stall async workers.
-async fn derive(config: &Config, password: &str) -> Result<tessera_sasl::Credentials, AccountError> {
+async fn derive(
+    config: &Config,
+    password: &str,
+) -> Result<tessera_sasl::Credentials, AccountError> {
     if password.is_empty() {
         return Err(AccountError::InvalidPassword("empty".into()));
     }

@@ -2,10 +2,6 @@
 
 /// RFC 6120 §4.8.2: default namespace of client-to-server streams.
 pub(crate) const JABBER_CLIENT: &str = "jabber:client";
-/// RFC 6120 §4.8.1: the stream namespace.
-pub(crate) const STREAM: &str = "http://etherx.jabber.org/streams";
-/// RFC 6120 §4.9.2: stream error conditions.
-pub(crate) const STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 /// RFC 6120 §5.4: STARTTLS.
 pub(crate) const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 /// RFC 6120 §6.4: SASL.
@@ -32,5 +28,3 @@ pub(crate) const PING: &str = "urn:xmpp:ping";
 pub(crate) const TIME: &str = "urn:xmpp:time";
 /// XEP-0092: software version.
 pub(crate) const VERSION: &str = "jabber:iq:version";
-/// XEP-0203: delayed delivery.
-pub(crate) const DELAY: &str = "urn:xmpp:delay";

@@ -34,7 +34,6 @@ pub(crate) struct Shared {
     pub(crate) throttle: AuthThrottle,
 }
 
-
 /// The addresses the server actually listens on (useful with port 0).
 #[derive(Debug, Clone)]
 #[non_exhaustive]

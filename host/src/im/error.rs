@@ -55,9 +55,6 @@ pub(crate) enum Condition {
     /// §8.3.3.9: the data violates the server's policy (e.g. a roster name too long).
     #[error("not-acceptable")]
     NotAcceptable,
-    /// §8.3.3.10: no entity may do this.
-    #[error("not-allowed")]
-    NotAllowed,
     /// §8.3.3.16: the remote domain cannot be reached (we have no s2s yet).
     #[error("remote-server-not-found")]
     RemoteServerNotFound,
@@ -76,7 +73,6 @@ impl Condition {
             Self::ItemNotFound => "item-not-found",
             Self::JidMalformed => "jid-malformed",
             Self::NotAcceptable => "not-acceptable",
-            Self::NotAllowed => "not-allowed",
             Self::RemoteServerNotFound => "remote-server-not-found",
             Self::ServiceUnavailable => "service-unavailable",
         }
@@ -89,7 +85,6 @@ impl Condition {
             Self::Forbidden => ErrorType::Auth,
             Self::InternalServerError
             | Self::ItemNotFound
-            | Self::NotAllowed
             | Self::RemoteServerNotFound
             | Self::ServiceUnavailable => ErrorType::Cancel,
         }

@@ -188,7 +188,6 @@ mod tests {
     fn session(jid: &str, priority: Option<i8>) -> SessionInfo {
         SessionInfo {
             jid: jid.parse().expect("jid"),
-            id: 0,
             priority,
             interested: false,
             last_presence: None,

@@ -376,6 +376,16 @@ mod tests {
         s.parse().expect("test XML")
     }
 
+    /// Stanzas are serialised for a `jabber:client` stream, so without `xmlns`: re-parse them the
+    /// way a client does, inside a stream-like wrapper that declares it.
+    fn reparse(bytes: &[u8]) -> Element {
+        let s = std::str::from_utf8(bytes).expect("utf-8");
+        let wrapped: Element = format!("<wrap xmlns='jabber:client'>{s}</wrap>")
+            .parse()
+            .expect("still XML");
+        wrapped.children().next().cloned().expect("one stanza")
+    }
+
     #[test]
     fn priority_parsing() {
         let p = |x: &str| {
@@ -399,10 +409,7 @@ mod tests {
         set_attr(&mut el, "from", "u@localhost/r");
         let bytes = tessera_xml::serialize(&el);
         let stamped = stamp_to(&bytes, "v@localhost/it's <odd> & \"quoted\"");
-        let back: Element = std::str::from_utf8(&stamped)
-            .expect("utf-8")
-            .parse()
-            .expect("still XML");
+        let back = reparse(&stamped);
         assert_eq!(back.attr("to"), Some("v@localhost/it's <odd> & \"quoted\""));
         assert_eq!(back.attr("from"), Some("u@localhost/r"));
         assert_eq!(back.ns(), ns::JABBER_CLIENT);
@@ -413,10 +420,7 @@ mod tests {
             Some("a & b")
         );
         let empty = tessera_xml::serialize(&client_element("presence", &[("type", "unavailable")]));
-        let back: Element = std::str::from_utf8(&stamp_to(&empty, "a@b"))
-            .expect("utf-8")
-            .parse()
-            .expect("still XML");
+        let back = reparse(&stamp_to(&empty, "a@b"));
         assert_eq!(back.attr("to"), Some("a@b"));
         assert_eq!(back.attr("type"), Some("unavailable"));
     }

@@ -7,7 +7,7 @@
 //! without bound. A stanza for several resources is serialised once and shared as [`Bytes`].
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -38,6 +38,16 @@ impl CloseReason {
             3 => Some(Self::Shutdown),
             4 => Some(Self::AccountRemoved),
             _ => None,
+        }
+    }
+
+    /// Why, for the log.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::SlowReader => "outbound queue full",
+            Self::Conflict => "resource bound by another session",
+            Self::Shutdown => "server shutting down",
+            Self::AccountRemoved => "account removed",
         }
     }
 
@@ -101,8 +111,6 @@ pub(crate) struct SessionHandle {
 pub(crate) struct SessionInfo {
     /// The bound full JID.
     pub(crate) jid: FullJid,
-    /// Connection id (see [`SessionHandle::id`]).
-    pub(crate) id: u64,
     /// `Some(priority)` once the session sent available presence (RFC 6121 §4.2); `None` otherwise.
     pub(crate) priority: Option<i8>,
     /// The session requested the roster, so it gets roster pushes (RFC 6121 §2.1.6: "interested").
@@ -123,7 +131,6 @@ impl Entry {
     fn info(&self) -> SessionInfo {
         SessionInfo {
             jid: self.handle.jid.clone(),
-            id: self.handle.id,
             priority: self.priority,
             interested: self.interested,
             last_presence: self.last_presence.clone(),
@@ -191,9 +198,7 @@ impl Router {
     }
 
     fn shard(&self, bare: &BareJid) -> &Shard {
-        let mut h = self.hasher.build_hasher();
-        bare.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(bare) as usize) % SHARDS]
     }
 
     /// Registers a bound session. With `replace_existing`, a session already bound to the same
@@ -325,15 +330,6 @@ impl Router {
         }
     }
 
-    /// Asks every session of an account to close (account removal).
-    pub(crate) fn close_account(&self, bare: &BareJid, reason: CloseReason) {
-        if let Some(v) = read(self.shard(bare)).get(bare) {
-            for e in v {
-                e.handle.control.close(reason);
-            }
-        }
-    }
-
     /// Asks every session to close (shutdown).
     pub(crate) fn close_all(&self, reason: CloseReason) {
         for shard in self.shards.iter() {
@@ -346,6 +342,7 @@ impl Router {
     }
 
     /// Number of bound sessions.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
@@ -396,7 +393,10 @@ mod tests {
         let jid = a.jid.clone();
         r.register(a, true, 10).expect("bind");
         assert_eq!(r.send(&jid, Bytes::from_static(b"<m/>")), Delivery::Queued);
-        assert_eq!(r.send(&jid, Bytes::from_static(b"<m/>")), Delivery::Overflow);
+        assert_eq!(
+            r.send(&jid, Bytes::from_static(b"<m/>")),
+            Delivery::Overflow
+        );
         assert!(ctl.token.is_cancelled());
         assert_eq!(
             CloseReason::from_u8(ctl.reason.load(Ordering::Acquire)),

@@ -44,7 +44,7 @@ pub(crate) async fn serve(
         let limits = &shared.config.limits;
         let handshake_deadline = tokio::time::Instant::now() + limits.handshake_timeout;
         let transport = if direct_tls {
-            let accept = shared.tls.acceptor().accept(tcp);
+            let accept = shared.tls.direct_tls_acceptor().accept(tcp);
             match tokio::time::timeout_at(handshake_deadline, accept).await {
                 Ok(Ok(tls)) => Transport::Tls(Box::new(tls)),
                 Ok(Err(e)) => {

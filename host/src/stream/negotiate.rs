@@ -1,7 +1,7 @@
 //! Stream negotiation: headers, features, STARTTLS (RFC 6120 §5) and resource binding (§7).
 //! SASL (§6) is in `super::sasl`.
 //!
-//! The stages are an explicit enum consumed in order (`Stage::PreTls → PreAuth → PreBind`); a
+//! The stages are an explicit enum consumed in order (`Stage::Plaintext → PreAuth → PreBind`); a
 //! stream restart after STARTTLS or SASL success moves to the next stage and starts a new header.
 
 use std::fmt::Write as _;
@@ -26,11 +26,11 @@ use crate::server::Shared;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     /// No TLS yet.
-    PreTls,
-    /// TLS (or TLS not required), not authenticated.
-    PreAuth,
+    Plaintext,
+    /// TLS established, not authenticated.
+    Encrypted,
     /// Authenticated as this localpart; waiting for bind.
-    PreBind(String),
+    Authenticated(String),
 }
 
 /// A negotiated, bound session ready for the session loop.
@@ -57,9 +57,9 @@ pub(crate) async fn run(
     conn_id: u64,
 ) -> Result<Bound, ConnError> {
     let mut stage = if conn.io.is_tls() {
-        Stage::PreAuth
+        Stage::Encrypted
     } else {
-        Stage::PreTls
+        Stage::Plaintext
     };
     let mut sasl_failures = 0u32;
     loop {
@@ -74,7 +74,9 @@ pub(crate) async fn run(
         )
         .to_vec();
         let exporter = conn.io.tls_exporter();
-        out.extend_from_slice(features(shared, &stage, conn.io.is_tls(), exporter.is_some()).as_bytes());
+        out.extend_from_slice(
+            features(shared, &stage, conn.io.is_tls(), exporter.is_some()).as_bytes(),
+        );
         conn.write(&out).await?;
         conn.header_sent = true;
 
@@ -84,21 +86,25 @@ pub(crate) async fn run(
                 Event::Stanza(el) => el,
                 Event::StreamClose => return Err(ConnError::PeerClosed),
                 Event::StreamOpen(_) => {
-                    return Err(ConnError::stream("not-well-formed", "stream header inside stream"));
+                    return Err(ConnError::stream(
+                        "not-well-formed",
+                        "stream header inside stream",
+                    ));
                 }
             };
             match (&stage, el.name(), el.ns().as_str()) {
-                (Stage::PreTls, "starttls", ns::TLS) => {
-                    conn.write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+                (Stage::Plaintext, "starttls", ns::TLS) => {
+                    conn.write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+                        .await?;
                     starttls(shared, conn).await?;
-                    stage = Stage::PreAuth;
+                    stage = Stage::Encrypted;
                     break;
                 }
-                (Stage::PreTls, "auth", ns::SASL) if shared.config.tls.require_encryption => {
+                (Stage::Plaintext, "auth", ns::SASL) if shared.config.tls.require_encryption => {
                     // RFC 6120 §6.4.5 / §5.3.1: TLS is mandatory to negotiate here.
                     conn.write(&sasl::failure("encryption-required")).await?;
                 }
-                (Stage::PreTls | Stage::PreAuth, "auth", ns::SASL) => {
+                (Stage::Plaintext | Stage::Encrypted, "auth", ns::SASL) => {
                     let plus_advertised = exporter.is_some() && sasl::offers_plus(shared);
                     match sasl::exchange(shared, conn, &el, peer, exporter.clone(), plus_advertised)
                         .await?
@@ -107,7 +113,7 @@ pub(crate) async fn run(
                             // RFC 6120 §6.4.6: restart; pipelined bytes after <success/> are the
                             // client's new header and are kept.
                             conn.parser.reset(true);
-                            stage = Stage::PreBind(user);
+                            stage = Stage::Authenticated(user);
                             break;
                         }
                         SaslOutcome::Failure => {
@@ -121,17 +127,23 @@ pub(crate) async fn run(
                         }
                     }
                 }
-                (Stage::PreBind(user), "iq", ns::JABBER_CLIENT) => {
+                (Stage::Authenticated(user), "iq", ns::JABBER_CLIENT) => {
                     if let Some(bound) = bind(shared, conn, &el, user, conn_id).await? {
                         return Ok(bound);
                     }
                 }
-                (Stage::PreTls, ..) if shared.config.tls.require_encryption => {
-                    return Err(ConnError::stream("policy-violation", "STARTTLS is required"));
+                (Stage::Plaintext, ..) if shared.config.tls.require_encryption => {
+                    return Err(ConnError::stream(
+                        "policy-violation",
+                        "STARTTLS is required",
+                    ));
                 }
                 _ => {
                     // RFC 6120 §4.9.3.12: stanzas before authentication and binding.
-                    return Err(ConnError::stream("not-authorized", "unexpected element during negotiation"));
+                    return Err(ConnError::stream(
+                        "not-authorized",
+                        "unexpected element during negotiation",
+                    ));
                 }
             }
         }
@@ -142,26 +154,43 @@ async fn expect_header(conn: &mut Conn) -> Result<StreamHeader, ConnError> {
     match conn.next_event().await? {
         Event::StreamOpen(h) => Ok(h),
         Event::StreamClose => Err(ConnError::PeerClosed),
-        Event::Stanza(_) => Err(ConnError::stream("not-well-formed", "expected a stream header")),
+        Event::Stanza(_) => Err(ConnError::stream(
+            "not-well-formed",
+            "expected a stream header",
+        )),
     }
 }
 
 /// RFC 6120 §4.7: the initial header's attributes.
 fn check_header(shared: &Shared, h: &StreamHeader) -> Result<(), ConnError> {
     if h.default_ns.as_deref() != Some(ns::JABBER_CLIENT) {
-        return Err(ConnError::stream("invalid-namespace", "default namespace is not jabber:client"));
+        return Err(ConnError::stream(
+            "invalid-namespace",
+            "default namespace is not jabber:client",
+        ));
     }
     match h.to.as_deref() {
-        None => return Err(ConnError::stream("host-unknown", "stream header without 'to'")),
+        None => {
+            return Err(ConnError::stream(
+                "host-unknown",
+                "stream header without 'to'",
+            ));
+        }
         Some(to) if !to.eq_ignore_ascii_case(shared.domain.as_str()) => {
-            return Err(ConnError::stream("host-unknown", "stream addressed to another domain"));
+            return Err(ConnError::stream(
+                "host-unknown",
+                "stream addressed to another domain",
+            ));
         }
         Some(_) => {}
     }
     // RFC 6120 §4.7.5: no version means 0.9, which we do not support; the major version must be 1.
     match h.version.as_deref().and_then(|v| v.split('.').next()) {
         Some("1") => Ok(()),
-        _ => Err(ConnError::stream("unsupported-version", "stream version is not 1.x")),
+        _ => Err(ConnError::stream(
+            "unsupported-version",
+            "stream version is not 1.x",
+        )),
     }
 }
 
@@ -170,7 +199,7 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
     let mut f = String::from("<stream:features>");
     let limits = &shared.config.limits;
     match stage {
-        Stage::PreTls => {
+        Stage::Plaintext => {
             f.push_str("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>");
             if shared.config.tls.require_encryption {
                 f.push_str("<required/>");
@@ -180,13 +209,20 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
                 sasl::write_mechanisms(shared, &mut f, tls, exporter);
             }
         }
-        Stage::PreAuth => sasl::write_mechanisms(shared, &mut f, tls, exporter),
-        Stage::PreBind(_) => {
+        Stage::Encrypted => sasl::write_mechanisms(shared, &mut f, tls, exporter),
+        Stage::Authenticated(_) => {
             f.push_str("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
             // RFC 6121 errata / draft-cridland-xmpp-session: accepted, not needed.
-            f.push_str("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
-            f.push_str("<ver xmlns='urn:xmpp:features:rosterver'/>");
-            f.push_str("<sub xmlns='urn:xmpp:features:pre-approval'/>");
+            f.push_str(
+                "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
+            );
+            // RFC 6121 §2.6.1 and §3.4.1.
+            let _ = write!(
+                f,
+                "<ver xmlns='{}'/><sub xmlns='{}'/>",
+                ns::ROSTER_VER,
+                ns::PRE_APPROVAL
+            );
         }
     }
     // XEP-0478: tell the client our limits before it hits them.
@@ -203,7 +239,9 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
 /// Upgrades the transport after `<proceed/>` (RFC 6120 §5.4.3.3).
 async fn starttls(shared: &Shared, conn: &mut Conn) -> Result<(), ConnError> {
     let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Upgrading) else {
-        return Err(ConnError::Internal("STARTTLS on a non-plain transport".into()));
+        return Err(ConnError::Internal(
+            "STARTTLS on a non-plain transport".into(),
+        ));
     };
     let tls = shared
         .tls
@@ -232,7 +270,10 @@ async fn bind(
     if iq.attr("type") != Some("set") || bind_el.is_none() {
         // RFC 6120 §7.? – before binding only the bind request is allowed; the legacy session
         // request comes after binding.
-        return Err(ConnError::stream("not-authorized", "stanza before resource binding"));
+        return Err(ConnError::stream(
+            "not-authorized",
+            "stanza before resource binding",
+        ));
     }
     let requested = bind_el
         .and_then(|b| b.get_child("resource", ns::BIND))
@@ -273,7 +314,8 @@ async fn bind(
         }
         Err(RegisterError::TooManySessions) => {
             // RFC 6120 §7.6.2.1: the account reached its limit of connected resources.
-            conn.write(&bind_error(id, "wait", "resource-constraint")).await?;
+            conn.write(&bind_error(id, "wait", "resource-constraint"))
+                .await?;
             return Ok(None);
         }
     }
@@ -299,7 +341,9 @@ fn generated(shared: &Shared, user: &str) -> Result<FullJid, ConnError> {
             return Ok(jid);
         }
     }
-    Err(ConnError::Internal("could not generate a free resource".into()))
+    Err(ConnError::Internal(
+        "could not generate a free resource".into(),
+    ))
 }
 
 fn bind_error(id: &str, kind: &str, condition: &str) -> Vec<u8> {

@@ -73,7 +73,8 @@ pub(crate) fn write_mechanisms(shared: &Shared, f: &mut String, tls: bool, expor
 
 /// A `<failure/>` with its RFC 6120 §6.5 condition.
 pub(crate) fn failure(condition: &str) -> Vec<u8> {
-    format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/></failure>").into_bytes()
+    format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/></failure>")
+        .into_bytes()
 }
 
 /// RFC 6120 §6.4.2: `=` is an empty initial response; no text means none was sent.
@@ -91,14 +92,20 @@ async fn response(conn: &mut Conn) -> Result<Result<Vec<u8>, SaslError>, ConnErr
         Event::Stanza(el) => el,
         Event::StreamClose => return Err(ConnError::PeerClosed),
         Event::StreamOpen(_) => {
-            return Err(ConnError::stream("not-well-formed", "stream header inside stream"));
+            return Err(ConnError::stream(
+                "not-well-formed",
+                "stream header inside stream",
+            ));
         }
     };
     if el.is("abort", ns::SASL) {
         return Ok(Err(SaslError::Aborted));
     }
     if !el.is("response", ns::SASL) {
-        return Err(ConnError::stream("not-authorized", "unexpected element during SASL"));
+        return Err(ConnError::stream(
+            "not-authorized",
+            "unexpected element during SASL",
+        ));
     }
     Ok(decode(&el).map(Option::unwrap_or_default))
 }
@@ -110,7 +117,8 @@ async fn challenge(conn: &mut Conn, data: &[u8]) -> Result<(), ConnError> {
         tessera_sasl::encode_payload(data)
     };
     conn.write(
-        format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{body}</challenge>").as_bytes(),
+        format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{body}</challenge>")
+            .as_bytes(),
     )
     .await
 }
@@ -139,7 +147,18 @@ pub(crate) async fn exchange(
         None => Err(SaslError::InvalidMechanism),
         Some(_) if shared.throttle.ip_blocked(peer.ip()) => Err(SaslError::TemporaryAuthFailure),
         Some(Mechanism::Plain) => plain(shared, conn, auth, &mut account).await?,
-        Some(m) => scram(shared, conn, auth, m, exporter, plus_advertised, &mut account).await?,
+        Some(m) => {
+            scram(
+                shared,
+                conn,
+                auth,
+                m,
+                exporter,
+                plus_advertised,
+                &mut account,
+            )
+            .await?
+        }
     };
     match result {
         Ok(user) => {
@@ -214,7 +233,10 @@ async fn scram(
     };
     let user = localpart(client_first.username());
     *account = user.clone();
-    if user.as_deref().is_some_and(|u| shared.throttle.account_blocked(u)) {
+    if user
+        .as_deref()
+        .is_some_and(|u| shared.throttle.account_blocked(u))
+    {
         return Ok(Err(SaslError::TemporaryAuthFailure));
     }
     let creds = match &user {
@@ -297,6 +319,7 @@ async fn plain(
     if !ok {
         return Ok(Err(SaslError::NotAuthorized));
     }
-    conn.write(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").await?;
+    conn.write(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .await?;
     Ok(Ok(user))
 }

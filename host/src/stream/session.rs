@@ -18,7 +18,7 @@ use super::escape;
 use super::negotiate::Bound;
 use crate::im::{self, ImSession};
 use crate::ns;
-use crate::router::{CloseReason, Outbound, SessionControl};
+use crate::router::{Outbound, SessionControl};
 use crate::server::Shared;
 
 /// Most bytes written per flush when draining the queue.
@@ -31,7 +31,11 @@ pub(crate) async fn run(
     bound: Bound,
     shutdown: &CancellationToken,
 ) -> Result<(), ConnError> {
-    let Bound { jid, handle, mut rx } = bound;
+    let Bound {
+        jid,
+        handle,
+        mut rx,
+    } = bound;
     let control = handle.control.clone();
     let mut im = ImSession::new(jid.clone(), handle.id);
     let result = serve(shared, conn, &mut im, &mut rx, &control, shutdown).await;
@@ -59,19 +63,17 @@ async fn serve(
                 Event::Stanza(el) => inbound(shared, conn, im, el).await?,
                 Event::StreamClose => return Err(ConnError::PeerClosed),
                 Event::StreamOpen(_) => {
-                    return Err(ConnError::stream("not-well-formed", "stream header inside stream"));
+                    return Err(ConnError::stream(
+                        "not-well-formed",
+                        "stream header inside stream",
+                    ));
                 }
             }
         }
         tokio::select! {
             biased;
             reason = control.closed() => {
-                return Err(match reason {
-                    CloseReason::SlowReader => ConnError::stream("resource-constraint", "outbound queue full"),
-                    CloseReason::Conflict => ConnError::stream("conflict", "resource bound by another session"),
-                    CloseReason::Shutdown => ConnError::stream("system-shutdown", "server shutting down"),
-                    CloseReason::AccountRemoved => ConnError::stream("not-authorized", "account removed"),
-                });
+                return Err(ConnError::stream(reason.condition(), reason.describe()));
             }
             () = shutdown.cancelled() => {
                 return Err(ConnError::stream("system-shutdown", "server shutting down"));
@@ -139,7 +141,8 @@ async fn inbound(
         return conn.write(reply.as_bytes()).await;
     }
     // RFC 6120 §8.1.2.1: the server stamps the full JID of the sender, whatever the client said.
-    el.attrs_mut().remove(&minidom::rxml::Namespace::NONE, "from");
+    el.attrs_mut()
+        .remove(&minidom::rxml::Namespace::NONE, "from");
     stamp_from(&mut el, &im.jid.to_string());
     if let Err(e) = im::handle_stanza(shared, im, el).await {
         tracing::error!(error = %e, "storage failure while handling a stanza");

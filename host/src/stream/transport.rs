@@ -42,7 +42,10 @@ impl Transport {
 }
 
 fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "transport is being upgraded to TLS")
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "transport is being upgraded to TLS",
+    )
 }
 
 impl AsyncRead for Transport {
