@@ -260,7 +260,8 @@ async fn inbound_one(
 }
 
 /// Sends the last presence of each of `contact`'s available resources to each available resource
-/// of `user` (RFC 6121 §4.3.2). The stored bytes already carry the contact's full JID as `from`.
+/// of `user` (RFC 6121 §4.3.2). The stored bytes already carry the contact's full JID as `from`;
+/// each copy gets the recipient's `to`, as on every other presence path.
 pub(crate) fn send_current_presence(shared: &Shared, contact: &BareJid, user: &BareJid) {
     let recipients = available(shared, user);
     if recipients.is_empty() {
@@ -269,7 +270,7 @@ pub(crate) fn send_current_presence(shared: &Shared, contact: &BareJid, user: &B
     for s in available(shared, contact) {
         if let Some(bytes) = s.last_presence {
             for r in &recipients {
-                send_bytes(shared, &r.jid, bytes.clone());
+                send_bytes(shared, &r.jid, presence::stamp_to(&bytes, r.jid.as_str()));
             }
         }
     }
