@@ -1,4 +1,4 @@
-//! [`TestClient`]: `tokio-xmpp`, a real third-party client, pointed at a [`TestServer`].
+//! [`TestClient`]: `tokio-xmpp`, a real third-party client, pointed at an [`Endpoint`].
 //!
 //! `tokio-xmpp` resolves the JID's domain over DNS and trusts the system roots; neither suits a
 //! server on `127.0.0.1:<port>` with a throwaway CA. [`TestConnector`] is our `ServerConnector`:
@@ -26,6 +26,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::error::{AuthError, Error as XmppError, ProtocolError};
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::sasl::DefinedCondition;
 use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::xmlstream::{
@@ -33,7 +35,7 @@ use tokio_xmpp::xmlstream::{
 };
 use tokio_xmpp::{Client, Event, IqRequest, IqResponse, Stanza};
 
-use crate::{TIMEOUT, TestServer};
+use crate::{Endpoint, TIMEOUT};
 
 /// How a [`TestClient`] reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,14 +69,14 @@ pub struct TestConnector {
 
 impl TestConnector {
     /// A connector for `server` with `opts`' transport and channel binding.
-    pub fn new(server: &TestServer, opts: &ClientOptions) -> Self {
+    pub fn new(server: &impl Endpoint, opts: &ClientOptions) -> Self {
         let addr = match opts.transport {
             Transport::StartTls => server.c2s_addr(),
             Transport::DirectTls => server.direct_tls_addr(),
         };
         Self {
             addr,
-            tls: server.ca.client_config(),
+            tls: server.ca().client_config(),
             transport: opts.transport,
             channel_binding: opts.channel_binding,
         }
@@ -151,6 +153,18 @@ fn exporter(tls: &TlsStream<TcpStream>) -> Result<ChannelBinding, XmppError> {
     Ok(ChannelBinding::TlsExporter(data))
 }
 
+/// Kind, type and addresses of a stanza, for failure messages (no payloads).
+fn summary(stanza: &Stanza) -> String {
+    let show = |j: Option<&Jid>| j.map_or_else(|| "-".to_owned(), ToString::to_string);
+    match stanza {
+        Stanza::Message(m) => format!("message type={:?} from={}", m.type_, show(m.from.as_ref())),
+        Stanza::Presence(p) => {
+            format!("presence type={:?} from={}", p.type_, show(p.from.as_ref()))
+        }
+        Stanza::Iq(iq) => format!("iq id={} from={}", iq.id(), show(iq.from())),
+    }
+}
+
 /// Why a [`try_login`] did not authenticate.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -169,7 +183,7 @@ pub enum LoginError {
 /// # Errors
 /// [`LoginError::Failed`] with the server's condition, or [`LoginError::Other`].
 pub async fn try_login(
-    server: &TestServer,
+    server: &impl Endpoint,
     user: &str,
     password: &str,
     opts: &ClientOptions,
@@ -202,12 +216,18 @@ pub async fn try_login(
     }
 }
 
+/// Sessions [`TestClient::connect_with`] tries before giving up.
+const PROBE_ATTEMPTS: u32 = 3;
+/// How long a new session's first IQ may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A logged-in `tokio-xmpp` client with a backlog, so a test can wait for stanzas in any order.
 #[derive(Debug)]
 pub struct TestClient {
     client: Client,
     jid: FullJid,
     backlog: VecDeque<Stanza>,
+    iq_counter: u64,
 }
 
 impl TestClient {
@@ -215,7 +235,11 @@ impl TestClient {
     ///
     /// # Errors
     /// The session is not bound within [`TIMEOUT`].
-    pub async fn connect(server: &TestServer, user: &str, password: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        server: &impl Endpoint,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<Self> {
         Self::connect_with(server, user, password, &ClientOptions::default()).await
     }
 
@@ -225,7 +249,30 @@ impl TestClient {
     /// The session is not bound within [`TIMEOUT`] (a refused login shows up as this: `tokio-xmpp`
     /// keeps retrying; use [`try_login`] to see the SASL condition).
     pub async fn connect_with(
-        server: &TestServer,
+        server: &impl Endpoint,
+        user: &str,
+        password: &str,
+        opts: &ClientOptions,
+    ) -> anyhow::Result<Self> {
+        // `tokio-xmpp` 6.0 occasionally brings up a session whose receive side never delivers
+        // anything (seen against Prosody 0.12 too: the server wrote, the client never yielded).
+        // Each new session is therefore checked with one IQ round trip, and a dead one replaced.
+        for attempt in 1..=PROBE_ATTEMPTS {
+            let mut client = Self::connect_once(server, user, password, opts).await?;
+            if client.probe().await? {
+                return Ok(client);
+            }
+            tracing::warn!(attempt, jid = %client.jid, "tokio-xmpp session delivers nothing; reconnecting");
+            let _ = tokio::time::timeout(PROBE_TIMEOUT, client.client.send_end()).await;
+        }
+        bail!(
+            "{user}: the server never answered an IQ in {PROBE_ATTEMPTS} sessions \
+             (RFC 6120 §8.4 requires an answer, even to an unknown payload)"
+        )
+    }
+
+    async fn connect_once(
+        server: &impl Endpoint,
         user: &str,
         password: &str,
         opts: &ClientOptions,
@@ -255,7 +302,30 @@ impl TestClient {
             client,
             jid,
             backlog: VecDeque::new(),
+            iq_counter: 0,
         })
+    }
+
+    /// Sends the server an IQ with a payload nobody serves; `true` if any answer (result or, as
+    /// RFC 6120 §8.4 has it, `service-unavailable`) arrives within [`PROBE_TIMEOUT`].
+    async fn probe(&mut self) -> anyhow::Result<bool> {
+        let payload = Element::builder("probe", "urn:tessera:e2e:probe").build();
+        let to = Jid::from(self.jid.to_bare().domain().to_owned());
+        let id = "e2e-probe".to_owned();
+        self.send(Iq::Get {
+            from: None,
+            to: Some(to),
+            id: id.clone(),
+            payload,
+        })
+        .await?;
+        let answered = self
+            .recv_until(
+                |s| matches!(s, Stanza::Iq(Iq::Result { id: i, .. } | Iq::Error { id: i, .. }) if *i == id),
+                PROBE_TIMEOUT,
+            )
+            .await;
+        Ok(answered.is_ok())
     }
 
     /// The full JID the server bound.
@@ -274,31 +344,39 @@ impl TestClient {
         Ok(())
     }
 
-    /// Sends an IQ request and waits for the answer.
+    /// Sends an IQ request and waits for the `result` or `error` with its id (RFC 6120 §8.2.3).
+    ///
+    /// Matched by id alone, not by `tokio-xmpp`'s tracker, which also keys on the answer's
+    /// `from` and so depends on how the server addresses it: that is for the tests to check.
     ///
     /// # Errors
     /// No answer within [`TIMEOUT`], or the stream failed.
     pub async fn iq(&mut self, to: Option<Jid>, request: IqRequest) -> anyhow::Result<IqResponse> {
-        let token = self.client.send_iq(to, request).await;
-        // Incoming stanzas must keep flowing while we wait: the client delivers IQ answers from
-        // the same worker that fills its event queue.
-        let answer = async {
-            tokio::pin!(token);
-            loop {
-                tokio::select! {
-                    answer = &mut token => return answer.map_err(|e| anyhow::anyhow!("IQ failed: {e:?}")),
-                    event = self.client.next() => match event {
-                        Some(Event::Stanza(stanza)) => self.backlog.push_back(stanza),
-                        Some(Event::Online { .. }) => bail!("session restarted while waiting for an IQ answer"),
-                        Some(Event::Disconnected(e)) => bail!("disconnected: {e}"),
-                        None => bail!("client stopped"),
-                    },
-                }
-            }
+        self.iq_counter += 1;
+        let id = format!("e2e-iq-{}", self.iq_counter);
+        let iq = match request {
+            IqRequest::Get(payload) => Iq::Get {
+                from: None,
+                to,
+                id: id.clone(),
+                payload,
+            },
+            IqRequest::Set(payload) => Iq::Set {
+                from: None,
+                to,
+                id: id.clone(),
+                payload,
+            },
         };
-        tokio::time::timeout(TIMEOUT, answer)
-            .await
-            .context("no IQ answer")?
+        self.send(iq).await?;
+        let answer = self
+            .recv(|s| matches!(s, Stanza::Iq(Iq::Result { id: i, .. } | Iq::Error { id: i, .. }) if *i == id))
+            .await?;
+        match answer {
+            Stanza::Iq(Iq::Result { payload, .. }) => Ok(IqResponse::Result(payload)),
+            Stanza::Iq(Iq::Error { error, .. }) => Ok(IqResponse::Error(error)),
+            _ => unreachable!("matched an IQ answer above"),
+        }
     }
 
     /// Waits up to `timeout` for a stanza `pred` accepts; earlier ones are kept for later calls.
@@ -327,9 +405,18 @@ impl TestClient {
                 }
             }
         };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .with_context(|| format!("{}: no matching stanza within {timeout:?}", self.jid))?
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(result) => result,
+            Err(_) => bail!(
+                "{}: no matching stanza within {timeout:?}; unmatched: [{}]",
+                self.jid,
+                self.backlog
+                    .iter()
+                    .map(summary)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     }
 
     /// [`TestClient::recv_until`] with the default [`TIMEOUT`].

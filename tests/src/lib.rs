@@ -29,6 +29,20 @@ pub use server::TestServer;
 pub use tokio_xmpp;
 pub use tokio_xmpp::parsers;
 
+/// Where a client connects: implemented by [`TestServer`], and by anything else that speaks XMPP
+/// with a certificate from a [`TestCa`] (e.g. a reference server the load generator compares
+/// against).
+pub trait Endpoint {
+    /// The STARTTLS listener (RFC 6120 §5).
+    fn c2s_addr(&self) -> std::net::SocketAddr;
+    /// The direct-TLS listener (XEP-0368).
+    fn direct_tls_addr(&self) -> std::net::SocketAddr;
+    /// The CA the server's certificate chains to.
+    fn ca(&self) -> &TestCa;
+    /// The XMPP domain served.
+    fn domain(&self) -> &str;
+}
+
 /// The bound on every wait for the server. Generous: CI shares two cores between the build and
 /// the tests, and a TLS handshake plus SCRAM with 4096 iterations is not free in a debug build.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,5 +56,6 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
+        .with_ansi(false)
         .try_init();
 }

@@ -3,8 +3,8 @@
 //! Real clients cannot send malformed XML, oversized stanzas or entity bombs, so the abuse tests
 //! drive the server through this: TCP (optionally upgraded with STARTTLS, RFC 6120 §5, or TLS from
 //! the first byte, XEP-0368), `send` arbitrary bytes, and `read_until` a predicate holds, always
-//! within a timeout. [`RawConn::login`] negotiates up to a bound resource (SCRAM-SHA-256 via the
-//! `sasl` crate, RFC 7677) so abuse can also come from an authenticated session.
+//! within a timeout. [`RawConn::login`] negotiates up to a bound resource (SCRAM via the
+//! `sasl` crate, RFC 5802 and RFC 7677) so abuse can also come from an authenticated session.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use sasl::client::Mechanism as _;
 use sasl::client::mechanisms::Scram;
-use sasl::common::scram::Sha256;
+use sasl::client::{Mechanism, MechanismError};
+use sasl::common::scram::{Sha1, Sha256};
 use sasl::common::{ChannelBinding, Credentials};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -83,7 +83,7 @@ impl RawConn {
     /// Connects to the STARTTLS listener and negotiates up to a bound resource.
     /// Returns the connection and the full JID the server bound.
     ///
-    /// Uses SCRAM-SHA-256, so the server must offer it (the default configuration does).
+    /// Uses SCRAM-SHA-256 if offered, else SCRAM-SHA-1 (no channel binding).
     ///
     /// # Errors
     /// Any negotiation step fails or times out.
@@ -97,8 +97,13 @@ impl RawConn {
         let mut conn = Self::connect(addr).await?;
         conn.open_stream().await?;
         conn.starttls(tls).await?;
-        conn.open_stream().await?;
-        conn.authenticate(user, password).await?;
+        let features = conn.open_stream().await?;
+        let mechanism = if features.contains(">SCRAM-SHA-256<") {
+            "SCRAM-SHA-256"
+        } else {
+            "SCRAM-SHA-1"
+        };
+        conn.authenticate(mechanism, user, password).await?;
         conn.open_stream().await?;
         let jid = conn.bind(resource).await?;
         Ok((conn, jid))
@@ -213,21 +218,32 @@ impl RawConn {
         self.upgrade(tls).await
     }
 
-    /// SCRAM-SHA-256 without channel binding (RFC 7677, RFC 6120 §6.4). Verifies the server
-    /// signature in `<success/>`; the stream must be reopened next.
+    /// SCRAM-SHA-1 or SCRAM-SHA-256 without channel binding (RFC 5802, RFC 7677, RFC 6120 §6.4).
+    /// Verifies the server signature in `<success/>`; the stream must be reopened next.
     ///
     /// # Errors
-    /// `<failure/>` (its text is in the message), a bad server signature, or a timeout.
-    pub async fn authenticate(&mut self, user: &str, password: &str) -> anyhow::Result<()> {
+    /// Another mechanism, `<failure/>` (its text is in the message), a bad server signature, or
+    /// a timeout.
+    pub async fn authenticate(
+        &mut self,
+        mechanism: &str,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<()> {
         let creds = Credentials::default()
             .with_username(user)
             .with_password(password)
             .with_channel_binding(ChannelBinding::None);
-        let mut scram = Scram::<Sha256>::from_credentials(creds)
-            .map_err(|e| anyhow::anyhow!("SCRAM client: {e}"))?;
+        let mut scram: Box<dyn Mechanism + Send> = match mechanism {
+            "SCRAM-SHA-1" => Box::new(Scram::<Sha1>::from_credentials(creds).map_err(scram_err)?),
+            "SCRAM-SHA-256" => {
+                Box::new(Scram::<Sha256>::from_credentials(creds).map_err(scram_err)?)
+            }
+            other => bail!("RawConn does not speak {other}"),
+        };
         let initial = B64.encode(scram.initial());
         self.send(format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{initial}</auth>"
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{initial}</auth>"
         ))
         .await?;
         loop {
@@ -314,6 +330,10 @@ impl RawConn {
             Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+fn scram_err(e: MechanismError) -> anyhow::Error {
+    anyhow::anyhow!("SCRAM client: {e}")
 }
 
 /// Whether `text` holds the end of an element named `local` (any prefix): `</p:local>`,

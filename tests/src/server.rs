@@ -139,6 +139,24 @@ impl TestServer {
     }
 }
 
+impl crate::Endpoint for TestServer {
+    fn c2s_addr(&self) -> SocketAddr {
+        self.c2s
+    }
+
+    fn direct_tls_addr(&self) -> SocketAddr {
+        self.direct_tls
+    }
+
+    fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    fn domain(&self) -> &str {
+        &self.config.domain
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use anyhow::{Context as _, bail};
 use tokio::process::Command;
 
-use crate::{TIMEOUT, TestServer};
+use crate::{Endpoint, TIMEOUT};
 
 /// What a script printed and how it ended.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ pub async fn skip_reason() -> anyhow::Result<Option<String>> {
 /// # Errors
 /// The script cannot start, runs past twice [`TIMEOUT`], or slixmpp is required but missing.
 pub async fn run_script(
-    server: &TestServer,
+    server: &impl Endpoint,
     name: &str,
     args: &[&str],
 ) -> anyhow::Result<Option<ScriptRun>> {
@@ -98,7 +98,7 @@ pub async fn run_script(
         .args(["--host", &addr.ip().to_string()])
         .args(["--port", &addr.port().to_string()])
         .arg("--ca")
-        .arg(&server.ca.ca_pem_path)
+        .arg(&server.ca().ca_pem_path)
         .args(["--timeout", &TIMEOUT.as_secs().to_string()])
         .args(args)
         .stdin(Stdio::null())
