@@ -1,0 +1,134 @@
+//! The server as an entity: direct TLS (XEP-0368), ping (XEP-0199), disco#info (XEP-0030), and
+//! graceful shutdown.
+
+use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
+use tessera_tests::parsers::minidom::Element;
+use tessera_tests::parsers::ping::Ping;
+use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
+use tessera_tests::{ClientOptions, RawConn, TestClient, TestServer, Transport, slix};
+
+use crate::support::jid;
+
+const PW: &str = "alice's password";
+
+async fn server_with_alice() -> anyhow::Result<TestServer> {
+    let server = TestServer::start().await?;
+    server.add_user("alice", PW).await?;
+    Ok(server)
+}
+
+/// XEP-0368: TLS from the first byte, ALPN `xmpp-client`, then straight to SASL (no STARTTLS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_tls_listener_works() -> anyhow::Result<()> {
+    let server = server_with_alice().await?;
+
+    let mut tls = (*server.ca.client_config()).clone();
+    tls.alpn_protocols = vec![b"xmpp-client".to_vec()];
+    let mut raw = RawConn::connect_direct_tls(server.direct_tls_addr(), tls.into()).await?;
+    assert_eq!(
+        raw.alpn().as_deref(),
+        Some(&b"xmpp-client"[..]),
+        "ALPN not negotiated"
+    );
+    let features = raw.open_stream().await?;
+    assert!(
+        !features.contains("<starttls"),
+        "STARTTLS offered inside TLS: {features}"
+    );
+    assert!(
+        features.contains("<mechanisms"),
+        "no SASL offered: {features}"
+    );
+
+    let opts = ClientOptions {
+        transport: Transport::DirectTls,
+        ..ClientOptions::default()
+    };
+    let client = TestClient::connect_with(&server, "alice", PW, &opts).await?;
+    client.close().await?;
+
+    let args = [
+        "--jid",
+        "alice@localhost",
+        "--password",
+        PW,
+        "--mech",
+        "SCRAM-SHA-256",
+        "--direct-tls",
+    ];
+    if let Some(run) = slix::run_script(&server, "client.py", &args).await? {
+        assert_eq!(run.code, Some(0), "slixmpp over direct TLS failed: {run:?}");
+    }
+    Ok(())
+}
+
+/// XEP-0199 §4.2 (to the server) and RFC 6120 §10.3.3 (no `to`: the account answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_to_the_server_answers() -> anyhow::Result<()> {
+    let server = server_with_alice().await?;
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    for to in [Some(jid("localhost")), None] {
+        match alice
+            .iq(to.clone(), IqRequest::Get(Element::from(Ping)))
+            .await?
+        {
+            IqResponse::Result(_) => {}
+            IqResponse::Error(e) => anyhow::bail!("ping to {to:?}: {e:?}"),
+        }
+    }
+    alice.close().await
+}
+
+/// XEP-0030 §3.1: the server is an `server/im` identity and lists disco#info and ping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disco_info_to_the_server_answers() -> anyhow::Result<()> {
+    let server = server_with_alice().await?;
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    let query = Element::from(DiscoInfoQuery { node: None });
+    let info = match alice
+        .iq(Some(jid("localhost")), IqRequest::Get(query))
+        .await?
+    {
+        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
+        other => anyhow::bail!("disco#info: {other:?}"),
+    };
+    assert!(
+        info.identities
+            .iter()
+            .any(|i| i.category == "server" && i.type_ == "im"),
+        "identities: {:?}",
+        info.identities
+    );
+    for feature in ["http://jabber.org/protocol/disco#info", "urn:xmpp:ping"] {
+        assert!(
+            info.features.contains(feature),
+            "missing {feature}: {:?}",
+            info.features
+        );
+    }
+    alice.close().await
+}
+
+/// RFC 6120 §4.9.3.17: shutting down tells each session `system-shutdown` and `run` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_sends_system_shutdown() -> anyhow::Result<()> {
+    let server = server_with_alice().await?;
+    let (mut raw, _) = RawConn::login(
+        server.c2s_addr(),
+        server.ca.client_config(),
+        "alice",
+        PW,
+        "r",
+    )
+    .await?;
+    let client_side = async {
+        let text = raw.read_until_contains("system-shutdown").await?;
+        // Answer the close as a polite client does, so the server need not wait out its grace.
+        let _ = raw.send("</stream:stream>").await;
+        anyhow::Ok(text)
+    };
+    let (shutdown, text) = tokio::join!(server.shutdown(), client_side);
+    shutdown?;
+    assert!(text?.contains("system-shutdown"));
+    Ok(())
+}

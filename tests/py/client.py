@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""A slixmpp client for Tessera's end-to-end tests.
+
+Connects to --host/--port (STARTTLS, or TLS from the first byte with --direct-tls), trusting only
+--ca for the domain in --jid, and authenticates with exactly --mech. Then, optionally:
+  --send-to JID --body TEXT      send a chat message
+  --await-from JID --await-body TEXT
+                                 wait for a chat message from that bare JID with that body
+Prints RESULT: lines (session-started, auth-failed <condition>, sent, received) and exits
+0 when the expected outcome happened (--expect success|failure), 1 otherwise, 2 on timeout.
+Never prints the password or message bodies other than the test's own fixed text.
+"""
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import slixmpp
+
+
+class TestClient(slixmpp.ClientXMPP):
+    def __init__(self, args):
+        super().__init__(
+            args.jid,
+            args.password,
+            plugin_config={"feature_mechanisms": {"use_mech": args.mech}},
+        )
+        self.args = args
+        self.ca_certs = Path(args.ca)
+        self.enable_direct_tls = args.direct_tls
+        self.enable_starttls = not args.direct_tls
+        self.enable_plaintext = False
+        self.done = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", self.on_session_start)
+        self.add_event_handler("failed_auth", self.on_failed_auth)
+        self.add_event_handler("failed_all_auth", self.on_failed_all_auth)
+        self.add_event_handler("message", self.on_message)
+        self.add_event_handler("connection_failed", self.on_connection_failed)
+
+    def finish(self, ok):
+        if not self.done.done():
+            self.done.set_result(ok)
+
+    async def on_session_start(self, _event):
+        print("RESULT: session-started", flush=True)
+        if self.args.expect == "failure":
+            self.finish(False)
+            return
+        self.send_presence()
+        if self.args.send_to:
+            self.send_message(mto=self.args.send_to, mbody=self.args.body, mtype="chat")
+            print("RESULT: sent", flush=True)
+        if not self.args.await_from:
+            self.finish(True)
+
+    def on_failed_auth(self, stanza):
+        print(f"RESULT: auth-failed {stanza['condition']}", flush=True)
+
+    def on_failed_all_auth(self, _event):
+        self.finish(self.args.expect == "failure")
+
+    def on_connection_failed(self, error):
+        print(f"RESULT: connection-failed {error}", flush=True)
+        self.finish(False)
+
+    def on_message(self, msg):
+        if not self.args.await_from:
+            return
+        if msg["from"].bare == self.args.await_from and msg["body"] == self.args.await_body:
+            print("RESULT: received", flush=True)
+            self.finish(True)
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--timeout", type=float, default=20)
+    parser.add_argument("--jid", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--mech", required=True)
+    parser.add_argument("--direct-tls", action="store_true")
+    parser.add_argument("--expect", choices=["success", "failure"], default="success")
+    parser.add_argument("--send-to")
+    parser.add_argument("--body")
+    parser.add_argument("--await-from")
+    parser.add_argument("--await-body")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s %(message)s",
+    )
+
+    client = TestClient(args)
+    client.connect(host=args.host, port=args.port)
+    try:
+        ok = await asyncio.wait_for(client.done, timeout=args.timeout)
+    except asyncio.TimeoutError:
+        print("RESULT: timeout", flush=True)
+        await client.disconnect(wait=1)
+        return 2
+    await client.disconnect(wait=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
