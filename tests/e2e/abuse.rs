@@ -89,9 +89,12 @@ async fn oversized_stanza_is_policy_violation() -> anyhow::Result<()> {
     let (server, mut bob) = server_with_bob(&format!("[limits]\nstanza_bytes = {LIMIT}\n")).await?;
     let mut conn = mallory(&server, "big").await?;
 
+    // Bob's full JID: he sent no presence, so his bare JID has no available resource and a
+    // message to it would (rightly, RFC 6121 §8.5.2.2) bounce with service-unavailable.
     let fits = "a".repeat(LIMIT / 2);
     conn.send(format!(
-        "<message to='bob@localhost' type='chat'><body>{fits}</body></message>"
+        "<message to='{}' type='chat'><body>{fits}</body></message>",
+        bob.jid()
     ))
     .await?;
     bob.recv(|s| is_message(s, &bare("mallory@localhost"), &fits))

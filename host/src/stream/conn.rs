@@ -99,5 +99,19 @@ impl Conn {
             let _ = self.write(&out).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.io.shutdown()).await;
+        // Closing a socket with unread input makes the kernel send a RST, which can destroy the
+        // stream error still in flight (the oversized stanza's tail, typically). Read and discard
+        // briefly, bounded in time and bytes, so the peer gets to read why it was closed.
+        let drain = async {
+            let mut sink = [0u8; 4096];
+            let mut left: usize = 1 << 20;
+            while left > 0 {
+                match self.io.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
     }
 }
