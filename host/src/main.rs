@@ -151,8 +151,11 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
             .parse(level)
             .context("invalid logging.level")?,
     };
+    // Colours only on a terminal: escape codes in journald or a log file are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))

@@ -44,6 +44,16 @@ pub struct ServerAddrs {
     pub c2s_direct_tls: Vec<SocketAddr>,
 }
 
+impl ServerAddrs {
+    fn of(c2s: &[TcpListener], c2s_direct_tls: &[TcpListener]) -> Self {
+        let local = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        Self {
+            c2s: local(c2s),
+            c2s_direct_tls: local(c2s_direct_tls),
+        }
+    }
+}
+
 /// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Server {
@@ -100,11 +110,7 @@ impl Server {
 
     /// The bound listener addresses.
     pub fn addrs(&self) -> ServerAddrs {
-        let local = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
-        ServerAddrs {
-            c2s: local(&self.c2s),
-            c2s_direct_tls: local(&self.c2s_direct_tls),
-        }
+        ServerAddrs::of(&self.c2s, &self.c2s_direct_tls)
     }
 
     /// The storage handle (for account management next to a running server).
@@ -134,6 +140,7 @@ impl Server {
             c2s,
             c2s_direct_tls,
         } = self;
+        let addrs = ServerAddrs::of(&c2s, &c2s_direct_tls);
         let tracker = TaskTracker::new();
         let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections));
         let conn_ids = Arc::new(AtomicU64::new(1));
@@ -152,7 +159,12 @@ impl Server {
                 tracker.clone(),
             ));
         }
-        tracing::info!(domain = %shared.domain, "server started");
+        tracing::info!(
+            domain = %shared.domain,
+            c2s = ?addrs.c2s,
+            c2s_direct_tls = ?addrs.c2s_direct_tls,
+            "server started"
+        );
 
         signals(&shared, &shutdown).await?;
 

@@ -1,0 +1,360 @@
+//! The real `tessera` binary as an operator runs it: accounts created with `tessera user add`
+//! (password on stdin), `tessera run` with logging at `trace`, a login and a message, certificate
+//! reload on SIGHUP, and SIGTERM ending every stream with `system-shutdown`.
+//!
+//! Above all it checks the privacy promise: at the most verbose log level, neither the message
+//! body nor any password reaches the log.
+//!
+//! The client here is deliberately small (our own `tessera-sasl` client and `tessera-xml` parser
+//! over tokio-rustls): third-party clients are exercised by the `tessera-tests` crate; this test is
+//! about the process, its signals and its log.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use minidom::Element;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls_pki_types::{CertificateDer, ServerName};
+use tessera_sasl::{Mechanism, ScramClient};
+use tessera_xml::{Event, Limits, StreamParser};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_rustls::client::TlsStream;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const BODY: &str = "canary-body-5b1e9f0c";
+const ALICE_PW: &str = "alice-pw-93c0d2";
+const BOB_PW: &str = "bob-pw-4e77a1";
+const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+
+/// Writes a fresh CA and a `localhost` certificate signed by it to `cert`/`key`; returns the CA.
+fn issue(cert: &Path, key: &Path) -> anyhow::Result<CertificateDer<'static>> {
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let leaf_key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])?.signed_by(&leaf_key, &ca)?;
+    std::fs::write(cert, format!("{}{}", leaf.pem(), ca.pem()))?;
+    std::fs::write(key, leaf_key.serialize_pem())?;
+    Ok(ca.der().clone())
+}
+
+fn tls_config(ca: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).expect("generated CA parses");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2/1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+/// A minimal client: STARTTLS, SCRAM-SHA-256, bind.
+struct Client {
+    io: TlsStream<TcpStream>,
+    parser: StreamParser,
+}
+
+async fn next_plain(tcp: &mut TcpStream, parser: &mut StreamParser) -> anyhow::Result<Event> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(ev) = parser.next_event()? {
+            return Ok(ev);
+        }
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut buf)).await??;
+        if n == 0 {
+            bail!("server closed the connection");
+        }
+        parser.feed(&buf[..n]);
+    }
+}
+
+impl Client {
+    /// Opens a stream and negotiates STARTTLS, trusting only `tls`'s roots.
+    async fn starttls(
+        addr: std::net::SocketAddr,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> anyhow::Result<Self> {
+        let mut tcp = TcpStream::connect(addr).await?;
+        let mut parser = StreamParser::new(Limits::default());
+        tcp.write_all(HEADER.as_bytes()).await?;
+        assert!(matches!(
+            next_plain(&mut tcp, &mut parser).await?,
+            Event::StreamOpen(_)
+        ));
+        let Event::Stanza(features) = next_plain(&mut tcp, &mut parser).await? else {
+            bail!("no features");
+        };
+        assert!(features.has_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls"));
+        tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await?;
+        let Event::Stanza(proceed) = next_plain(&mut tcp, &mut parser).await? else {
+            bail!("no proceed");
+        };
+        assert_eq!(proceed.name(), "proceed");
+        let io = tokio_rustls::TlsConnector::from(tls)
+            .connect(ServerName::try_from("localhost")?, tcp)
+            .await
+            .context("TLS handshake")?;
+        parser.reset(false);
+        let mut c = Self { io, parser };
+        c.io.write_all(HEADER.as_bytes()).await?;
+        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
+        c.next().await?; // features
+        Ok(c)
+    }
+
+    async fn login(
+        addr: std::net::SocketAddr,
+        tls: Arc<rustls::ClientConfig>,
+        user: &str,
+        pw: &str,
+    ) -> anyhow::Result<(Self, String)> {
+        let mut c = Self::starttls(addr, tls).await?;
+        let mut scram = ScramClient::new(Mechanism::ScramSha256, user, pw, None)?;
+        let first = tessera_sasl::encode_payload(&scram.client_first());
+        c.send(&format!(
+            "<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{first}</auth>"
+        ))
+        .await?;
+        let challenge = c.next().await?;
+        let server_first = tessera_sasl::decode_payload(&challenge.text())?;
+        let fin = tessera_sasl::encode_payload(&scram.handle_server_first(&server_first)?);
+        c.send(&format!("<response xmlns='{SASL}'>{fin}</response>"))
+            .await?;
+        let success = c.next().await?;
+        assert_eq!(success.name(), "success", "login as {user} failed");
+        scram.verify_server_final(&tessera_sasl::decode_payload(&success.text())?)?;
+        c.parser.reset(true);
+        c.send(HEADER).await?;
+        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
+        c.next().await?; // features
+        c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await?;
+        let bound = c.next().await?;
+        let jid = bound
+            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
+            .map(Element::text)
+            .context("bind result has no jid")?;
+        Ok((c, jid))
+    }
+
+    async fn send(&mut self, s: &str) -> anyhow::Result<()> {
+        self.io.write_all(s.as_bytes()).await?;
+        Ok(self.io.flush().await?)
+    }
+
+    async fn event(&mut self) -> anyhow::Result<Event> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(ev) = self.parser.next_event()? {
+                return Ok(ev);
+            }
+            let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf)).await??;
+            if n == 0 {
+                bail!("server closed the connection");
+            }
+            self.parser.feed(&buf[..n]);
+        }
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Element> {
+        match self.event().await? {
+            Event::Stanza(el) => Ok(el),
+            other => bail!("expected an element, got {other:?}"),
+        }
+    }
+}
+
+/// The server process and everything it wrote to stderr.
+struct Server {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    lines: tokio::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    async fn start(config: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["--config", config.to_str().context("utf-8 path")?, "run"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = tokio::sync::mpsc::channel(4096);
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = r.next_line().await {
+                sink.lock().expect("log lock").push_str(&line);
+                sink.lock().expect("log lock").push('\n');
+                let _ = tx.try_send(line);
+            }
+        });
+        Ok(Self { child, log, lines })
+    }
+
+    /// Waits for a log line containing `needle`.
+    async fn wait_for(&mut self, needle: &str) -> anyhow::Result<String> {
+        tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(needle) {
+                    return Ok(line);
+                }
+            }
+            bail!("server exited before logging {needle:?}")
+        })
+        .await
+        .with_context(|| format!("no log line with {needle:?}"))?
+    }
+
+    fn signal(&self, sig: &str) -> anyhow::Result<()> {
+        let pid = self.child.id().context("server already exited")?;
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {sig} failed");
+        Ok(())
+    }
+}
+
+/// `addr` from a `c2s=[127.0.0.1:PORT]` log field.
+fn addr_field(line: &str, field: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let start = line
+        .find(&format!("{field}=["))
+        .context("address field missing")?
+        + field.len()
+        + 2;
+    let end = start + line[start..].find(']').context("unterminated list")?;
+    Ok(line[start..end].parse()?)
+}
+
+async fn add_user(config: &Path, user: &str, pw: &str) -> anyhow::Result<()> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "--config",
+            config.to_str().context("utf-8 path")?,
+            "user",
+            "add",
+            user,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin.write_all(format!("{pw}\n").as_bytes()).await?;
+    drop(stdin);
+    anyhow::ensure!(child.wait().await?.success(), "user add {user} failed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ca1 = issue(&cert, &key)?;
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\
+             [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = [\"127.0.0.1:0\"]\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\n\
+             [sasl]\nscram_iterations = 4096\n\
+             [logging]\nlevel = \"trace\"\nips = \"never\"\n",
+            data = dir.path().join("data"),
+        ),
+    )?;
+    add_user(&config, "alice", ALICE_PW).await?;
+    add_user(&config, "bob", BOB_PW).await?;
+
+    let mut server = Server::start(&config).await?;
+    let started = server.wait_for("server started").await?;
+    let addr = addr_field(&started, "c2s")?;
+
+    let (mut alice, _) = Client::login(addr, tls_config(&ca1), "alice", ALICE_PW).await?;
+    let (mut bob, bob_jid) = Client::login(addr, tls_config(&ca1), "bob", BOB_PW).await?;
+    alice
+        .send(&format!(
+            "<message to='{bob_jid}' type='chat' id='m1'><body>{BODY}</body></message>"
+        ))
+        .await?;
+    let msg = bob.next().await?;
+    assert_eq!(msg.name(), "message");
+    assert!(
+        msg.attr("from")
+            .is_some_and(|f| f.starts_with("alice@localhost/"))
+    );
+    assert_eq!(
+        msg.get_child("body", "jabber:client")
+            .map(Element::text)
+            .as_deref(),
+        Some(BODY)
+    );
+
+    // SIGHUP: a new certificate from another CA serves new connections; sessions stay up.
+    let ca2 = issue(&cert, &key)?;
+    server.signal("-HUP")?;
+    server.wait_for("certificates reloaded").await?;
+    Client::starttls(addr, tls_config(&ca2))
+        .await
+        .context("new certificate after SIGHUP")?;
+    assert!(
+        Client::starttls(addr, tls_config(&ca1)).await.is_err(),
+        "the old certificate is no longer served"
+    );
+    alice
+        .send(&format!(
+            "<message to='{bob_jid}' type='chat'><body>again</body></message>"
+        ))
+        .await?;
+    assert_eq!(
+        bob.next().await?.name(),
+        "message",
+        "sessions survive a reload"
+    );
+
+    // SIGTERM: every stream gets system-shutdown and the process exits cleanly.
+    server.signal("-TERM")?;
+    let mut saw_shutdown = false;
+    for _ in 0..4 {
+        match bob.event().await {
+            Ok(Event::Stanza(el)) if el.name() == "error" => {
+                saw_shutdown =
+                    el.has_child("system-shutdown", "urn:ietf:params:xml:ns:xmpp-streams");
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(saw_shutdown, "bob's stream ends with system-shutdown");
+    let status = tokio::time::timeout(TIMEOUT, server.child.wait()).await??;
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+
+    let log = server.log.lock().expect("log lock").clone();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log really was verbose"
+    );
+    for secret in [BODY, ALICE_PW, BOB_PW, "<body", "<message"] {
+        assert!(!log.contains(secret), "the log contains {secret:?}");
+    }
+    Ok(())
+}
