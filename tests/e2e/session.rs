@@ -9,15 +9,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::minidom::Element;
+use tessera_tests::parsers::presence::Type as PresenceType;
 use tessera_tests::parsers::sasl::DefinedCondition as SaslCondition;
 use tessera_tests::parsers::stanza_error::DefinedCondition;
 use tessera_tests::parsers::time::{TimeQuery, TimeResult};
 use tessera_tests::parsers::version::{VersionQuery, VersionResult};
 use tessera_tests::raw::closes_element;
-use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
+use tessera_tests::tokio_xmpp::{IqRequest, IqResponse, Stanza};
 use tessera_tests::{ClientOptions, LoginError, RawConn, TestClient, TestServer, try_login};
 
-use crate::support::jid;
+use crate::support::{bare, befriend, is_message, is_presence, jid};
 
 const PW: &str = "alice's password";
 
@@ -395,4 +396,57 @@ async fn removed_account_cannot_log_in() -> anyhow::Result<()> {
         Err(LoginError::Failed(SaslCondition::NotAuthorized)) => Ok(()),
         other => anyhow::bail!("login after removal: {other:?}"),
     }
+}
+
+/// RFC 6120 §7.7.2.2 with RFC 6121 §4.5.2: when a new session takes over a resource, the old
+/// session's `unavailable` must not reach contacts after the new session's `available`, or they
+/// see an online resource as offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicked_session_unavailable_precedes_new_available() -> anyhow::Result<()> {
+    let server = server_with_alice("").await?;
+    server.add_user("bob", "bob's password").await?;
+    let mut phone = TestClient::connect(&server, "alice", PW).await?;
+    let mut bob = TestClient::connect(&server, "bob", "bob's password").await?;
+    befriend(&mut phone, &mut bob).await?;
+    phone.close().await?;
+
+    let desk = jid("alice@localhost/desk");
+    let (mut old, _) = raw_login(&server, "desk").await?;
+    old.send("<presence/>").await?;
+    bob.recv(|s| is_presence(s, &PresenceType::None, &desk))
+        .await?;
+
+    let (mut new, _) = authenticated(&server).await?;
+    new.send(
+        "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <resource>desk</resource></bind></iq><presence/>",
+    )
+    .await?;
+    let closed = old.read_to_close().await?;
+    assert!(closed.contains("<conflict"), "{closed}");
+    // The old session's broadcasts are queued before its stream error is written, so a message
+    // the new session sends now reaches bob after all of them.
+    new.send(format!(
+        "<message to='{}' type='chat'><body>marker</body></message>",
+        bob.jid()
+    ))
+    .await?;
+    let alice = bare("alice@localhost");
+    bob.recv(|s| is_message(s, &alice, "marker")).await?;
+    let mut last = None;
+    while let Ok(Stanza::Presence(p)) = bob
+        .recv_until(
+            |s| matches!(s, Stanza::Presence(p) if p.from.as_ref() == Some(&desk)),
+            Duration::ZERO,
+        )
+        .await
+    {
+        last = Some(p.type_);
+    }
+    assert_eq!(
+        last,
+        Some(PresenceType::None),
+        "bob last saw desk as {last:?}"
+    );
+    bob.close().await
 }
