@@ -67,6 +67,8 @@ impl CloseReason {
 pub(crate) struct SessionControl {
     token: CancellationToken,
     reason: AtomicU8,
+    /// Cancelled once the session has unregistered and told its contacts it is gone.
+    ended: CancellationToken,
 }
 
 impl SessionControl {
@@ -85,6 +87,19 @@ impl SessionControl {
     pub(crate) async fn closed(&self) -> CloseReason {
         self.token.cancelled().await;
         CloseReason::from_u8(self.reason.load(Ordering::Acquire)).unwrap_or(CloseReason::Shutdown)
+    }
+
+    /// Records that the session has unregistered and broadcast its unavailable presence.
+    pub(crate) fn mark_ended(&self) {
+        self.ended.cancel();
+    }
+
+    /// Resolves once [`SessionControl::mark_ended`] has been called.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only waits on a `CancellationToken`.
+    pub(crate) async fn ended(&self) {
+        self.ended.cancelled().await;
     }
 }
 
@@ -202,22 +217,25 @@ impl Router {
     }
 
     /// Registers a bound session. With `replace_existing`, a session already bound to the same
-    /// full JID is asked to close with `conflict` and replaced; otherwise the bind is refused.
+    /// full JID is asked to close with `conflict` and replaced, and its control is returned so
+    /// the caller can wait for it to end; otherwise the bind is refused.
     pub(crate) fn register(
         &self,
         handle: SessionHandle,
         replace_existing: bool,
         max_per_account: usize,
-    ) -> Result<(), RegisterError> {
+    ) -> Result<Option<Arc<SessionControl>>, RegisterError> {
         let bare = handle.jid.to_bare();
         let mut shard = write(self.shard(&bare));
         let entries = shard.entry(bare).or_default();
+        let mut replaced = None;
         if let Some(pos) = entries.iter().position(|e| e.handle.jid == handle.jid) {
             if !replace_existing {
                 return Err(RegisterError::Conflict);
             }
             let old = entries.swap_remove(pos);
             old.handle.control.close(CloseReason::Conflict);
+            replaced = Some(old.handle.control);
         }
         if entries.len() >= max_per_account {
             return Err(RegisterError::TooManySessions);
@@ -228,7 +246,7 @@ impl Router {
             interested: false,
             last_presence: None,
         });
-        Ok(())
+        Ok(replaced)
     }
 
     /// Whether a full JID is bound (used to pick a free resource).
@@ -373,11 +391,12 @@ mod tests {
         let (b, _rb) = handle("u@localhost/r", 2, 4);
         let a_ctl = a.control.clone();
         r.register(a, true, 10).expect("first bind");
-        assert_eq!(
+        assert!(matches!(
             r.register(b.clone(), false, 10),
             Err(RegisterError::Conflict)
-        );
-        r.register(b, true, 10).expect("replace");
+        ));
+        let replaced = r.register(b, true, 10).expect("replace");
+        assert!(replaced.is_some_and(|c| Arc::ptr_eq(&c, &a_ctl)));
         assert!(a_ctl.token.is_cancelled());
         assert_eq!(r.sessions(&"u@localhost".parse().expect("jid")).len(), 1);
         // A stale unregister from the kicked session must not remove the new one.
@@ -410,6 +429,9 @@ mod tests {
         let (a, _ra) = handle("u@localhost/a", 1, 1);
         let (b, _rb) = handle("u@localhost/b", 2, 1);
         r.register(a, true, 1).expect("bind");
-        assert_eq!(r.register(b, true, 1), Err(RegisterError::TooManySessions));
+        assert!(matches!(
+            r.register(b, true, 1),
+            Err(RegisterError::TooManySessions)
+        ));
     }
 }

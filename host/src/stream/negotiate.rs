@@ -33,6 +33,10 @@ enum Stage {
     Authenticated(String),
 }
 
+/// How long a bind that replaces a session (resource conflict, "kick-old") waits for the old
+/// session to end before answering.
+const REPLACED_SESSION_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A negotiated, bound session ready for the session loop.
 pub(crate) struct Bound {
     pub(crate) jid: FullJid,
@@ -307,7 +311,19 @@ async fn bind(
         policy == ResourceConflict::KickOld,
         shared.config.sessions.max_per_account,
     ) {
-        Ok(()) => {}
+        Ok(None) => {}
+        Ok(Some(replaced)) => {
+            // RFC 6120 §7.7.2.2 with RFC 6121 §4.5.2: the replaced session's `unavailable`
+            // must reach contacts before this session can send `available` (it can only do
+            // that once bound), or they would see the resource as offline. Bounded: a session
+            // stuck writing to a dead peer must not hold the new one up for long.
+            if tokio::time::timeout(REPLACED_SESSION_WAIT, replaced.ended())
+                .await
+                .is_err()
+            {
+                tracing::debug!("replaced session did not end in time; binding anyway");
+            }
+        }
         Err(RegisterError::Conflict) => {
             conn.write(&bind_error(id, "cancel", "conflict")).await?;
             return Ok(None);

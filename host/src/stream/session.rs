@@ -41,6 +41,8 @@ pub(crate) async fn run(
     let result = serve(shared, conn, &mut im, &mut rx, &control, shutdown).await;
     shared.router.unregister(&jid, handle.id);
     im::session_ended(shared, &mut im).await;
+    // A session that replaced this one waits for this before its bind is answered.
+    control.mark_ended();
     result
 }
 
