@@ -132,3 +132,47 @@ async fn shutdown_sends_system_shutdown() -> anyhow::Result<()> {
     assert!(text?.contains("system-shutdown"));
     Ok(())
 }
+
+/// A client trying XEP-0368 on the STARTTLS port (as slixmpp does first) sends a TLS ClientHello
+/// where XML is expected. The server closes that connection without answering in XML, and the
+/// port goes on serving ordinary STARTTLS clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_hello_on_starttls_port_is_closed_quietly() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = server_with_alice().await?;
+    let attempt = RawConn::connect_direct_tls(server.c2s_addr(), server.ca.client_config()).await;
+    assert!(
+        attempt.is_err(),
+        "a TLS handshake must not succeed on the STARTTLS port"
+    );
+
+    // The start of a TLS handshake record: the server must answer with nothing at all. Closed
+    // with the record unread, the socket may end in a reset rather than a FIN (even before our
+    // write completes): either way nothing may have been written to us.
+    let mut tcp = tokio::net::TcpStream::connect(server.c2s_addr()).await?;
+    let mut answer = Vec::new();
+    let exchange = async {
+        tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00])
+            .await?;
+        tcp.read_to_end(&mut answer).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await? {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(e.into()),
+    }
+    assert!(
+        answer.is_empty(),
+        "server answered a ClientHello with {answer:?}"
+    );
+
+    let mut client = TestClient::connect(&server, "alice", PW).await?;
+    let pong = client
+        .iq(Some(jid("localhost")), IqRequest::Get(Ping.into()))
+        .await?;
+    assert!(
+        matches!(pong, IqResponse::Result(_)),
+        "port still serves: {pong:?}"
+    );
+    client.close().await
+}

@@ -57,6 +57,22 @@ pub(crate) async fn serve(
                 }
             }
         } else {
+            // Clients that try XEP-0368 first (slixmpp, some mobile clients) open the STARTTLS
+            // port with a TLS ClientHello (record type 0x16). That is not a peer fault worth an
+            // info-level `not-well-formed`: close quietly and let the client fall back.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout_at(handshake_deadline, tcp.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] == 0x16 => {
+                    tracing::debug!("TLS ClientHello on a STARTTLS port; closing");
+                    return;
+                }
+                Ok(Ok(0) | Err(_)) => return,
+                Err(_) => {
+                    tracing::debug!("no data before the handshake deadline");
+                    return;
+                }
+                Ok(Ok(_)) => {}
+            }
             Transport::Plain(tcp)
         };
         let mut conn = Conn::new(transport, parser(&shared), limits.ping_timeout);
