@@ -16,6 +16,7 @@
 
 mod model;
 mod postgres;
+mod queries;
 mod sql;
 mod sqlite;
 
