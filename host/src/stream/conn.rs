@@ -47,6 +47,22 @@ impl Conn {
         }
     }
 
+    /// The next top-level element during negotiation, where a stream close ends the connection
+    /// and a second stream header is a protocol error.
+    ///
+    /// # Cancel safety
+    /// Cancel safe (see [`Conn::next_event`]).
+    pub(crate) async fn next_element(&mut self) -> Result<minidom::Element, ConnError> {
+        match self.next_event().await? {
+            Event::Stanza(el) => Ok(el),
+            Event::StreamClose => Err(ConnError::PeerClosed),
+            Event::StreamOpen(_) => Err(ConnError::stream(
+                "not-well-formed",
+                "stream header inside stream",
+            )),
+        }
+    }
+
     /// Reads once from the transport into the parser.
     ///
     /// # Cancel safety

@@ -86,16 +86,7 @@ pub(crate) async fn run(
 
         // Elements until a restart (STARTTLS, SASL success) or a bind.
         loop {
-            let el = match conn.next_event().await? {
-                Event::Stanza(el) => el,
-                Event::StreamClose => return Err(ConnError::PeerClosed),
-                Event::StreamOpen(_) => {
-                    return Err(ConnError::stream(
-                        "not-well-formed",
-                        "stream header inside stream",
-                    ));
-                }
-            };
+            let el = conn.next_element().await?;
             match (&stage, el.name(), el.ns().as_str()) {
                 (Stage::Plaintext, "starttls", ns::TLS) => {
                     conn.write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")

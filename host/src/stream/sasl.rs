@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 
 use minidom::Element;
 use tessera_sasl::{ChannelBinding, Credentials, HashAlg, Mechanism, SaslError, ScramServer};
-use tessera_xml::Event;
 
 use super::conn::Conn;
 use super::error::ConnError;
@@ -88,16 +87,7 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
 
 /// The next `<response/>` (or `<abort/>`) from the client.
 async fn response(conn: &mut Conn) -> Result<Result<Vec<u8>, SaslError>, ConnError> {
-    let el = match conn.next_event().await? {
-        Event::Stanza(el) => el,
-        Event::StreamClose => return Err(ConnError::PeerClosed),
-        Event::StreamOpen(_) => {
-            return Err(ConnError::stream(
-                "not-well-formed",
-                "stream header inside stream",
-            ));
-        }
-    };
+    let el = conn.next_element().await?;
     if el.is("abort", ns::SASL) {
         return Ok(Err(SaslError::Aborted));
     }
@@ -108,6 +98,22 @@ async fn response(conn: &mut Conn) -> Result<Result<Vec<u8>, SaslError>, ConnErr
         ));
     }
     Ok(decode(&el).map(Option::unwrap_or_default))
+}
+
+/// The initial response carried by `<auth/>`, or, when it carried none, the one the client sends
+/// after an empty challenge (RFC 6120 §6.4.2).
+async fn initial_response(
+    conn: &mut Conn,
+    auth: &Element,
+) -> Result<Result<Vec<u8>, SaslError>, ConnError> {
+    match decode(auth) {
+        Ok(Some(d)) => Ok(Ok(d)),
+        Ok(None) => {
+            challenge(conn, &[]).await?;
+            response(conn).await
+        }
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 async fn challenge(conn: &mut Conn, data: &[u8]) -> Result<(), ConnError> {
@@ -215,16 +221,8 @@ async fn scram(
         Ok(s) => s.decoy_iterations(shared.config.sasl.scram_iterations),
         Err(e) => return Ok(Err(e)),
     };
-    let first = match decode(auth) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            // No initial response: ask for it with an empty challenge (RFC 6120 §6.4.2).
-            challenge(conn, &[]).await?;
-            match response(conn).await? {
-                Ok(d) => d,
-                Err(e) => return Ok(Err(e)),
-            }
-        }
+    let first = match initial_response(conn, auth).await? {
+        Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
     let client_first = match server.client_first(&first) {
@@ -277,15 +275,8 @@ async fn plain(
     auth: &Element,
     account: &mut Option<String>,
 ) -> Result<Result<String, SaslError>, ConnError> {
-    let data = match decode(auth) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            challenge(conn, &[]).await?;
-            match response(conn).await? {
-                Ok(d) => d,
-                Err(e) => return Ok(Err(e)),
-            }
-        }
+    let data = match initial_response(conn, auth).await? {
+        Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
     let req = match tessera_sasl::parse_plain(&data) {
