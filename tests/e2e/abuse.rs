@@ -66,7 +66,7 @@ async fn others_carry_on(
 
 /// RFC 6120 §4.9.3.13: XML that is not well-formed ends that stream with `not-well-formed`, before
 /// and after authentication.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn malformed_xml_is_not_well_formed_and_others_carry_on() -> anyhow::Result<()> {
     let (server, mut bob) = server_with_bob("").await?;
 
@@ -83,7 +83,7 @@ async fn malformed_xml_is_not_well_formed_and_others_carry_on() -> anyhow::Resul
 
 /// RFC 6120 §13.12 and XEP-0478: a stanza over `limits.stanza_bytes` gets `policy-violation`;
 /// one under it is delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn oversized_stanza_is_policy_violation() -> anyhow::Result<()> {
     const LIMIT: usize = 16 * 1024;
     let (server, mut bob) = server_with_bob(&format!("[limits]\nstanza_bytes = {LIMIT}\n")).await?;
@@ -110,7 +110,7 @@ async fn oversized_stanza_is_policy_violation() -> anyhow::Result<()> {
 
 /// RFC 6120 §11.1: no DTDs, so no entity expansion. The billion-laughs DTD before the stream
 /// header gets `restricted-xml` without expanding anything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn billion_laughs_is_restricted_xml() -> anyhow::Result<()> {
     let (server, mut bob) = server_with_bob("").await?;
     let mut dtd = String::from("<!DOCTYPE stream:stream [<!ENTITY lol0 \"lol\">");
@@ -134,7 +134,7 @@ async fn billion_laughs_is_restricted_xml() -> anyhow::Result<()> {
 
 /// RFC 6120 §11.1: comments, processing instructions and entity references other than the five
 /// predefined ones are refused with `restricted-xml` inside an authenticated stream too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn restricted_xml_inside_a_session() -> anyhow::Result<()> {
     let (server, mut bob) = server_with_bob("").await?;
     let cases = [

@@ -20,7 +20,7 @@ async fn server_offering(mechanism: &str) -> anyhow::Result<TestServer> {
 
 /// RFC 6120 §5.3.1 / §6.4.1: with `require_encryption`, the only feature before TLS is a
 /// mandatory STARTTLS, and a client that skips it and tries SASL anyway is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn client_that_skips_starttls_is_refused() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server.add_user("alice", ALICE_PW).await?;
@@ -58,7 +58,7 @@ async fn client_that_skips_starttls_is_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha1_with_slixmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-1").await?;
     let args = [
@@ -77,7 +77,7 @@ async fn scram_sha1_with_slixmpp() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha1_with_tokio_xmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-1").await?;
     let client = TestClient::connect(&server, "alice", ALICE_PW).await?;
@@ -85,7 +85,7 @@ async fn scram_sha1_with_tokio_xmpp() -> anyhow::Result<()> {
     client.close().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha256_with_tokio_xmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-256").await?;
     let client = TestClient::connect(&server, "alice", ALICE_PW).await?;
@@ -93,7 +93,7 @@ async fn scram_sha256_with_tokio_xmpp() -> anyhow::Result<()> {
     client.close().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha256_with_slixmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-256").await?;
     let args = [
@@ -113,7 +113,7 @@ async fn scram_sha256_with_slixmpp() -> anyhow::Result<()> {
 }
 
 /// RFC 9266 channel binding over TLS 1.3: the server must verify the `tls-exporter` value.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha256_plus_with_tokio_xmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-256-PLUS").await?;
     let opts = ClientOptions {
@@ -124,7 +124,7 @@ async fn scram_sha256_plus_with_tokio_xmpp() -> anyhow::Result<()> {
     client.close().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn scram_sha1_plus_with_tokio_xmpp() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-1-PLUS").await?;
     let opts = ClientOptions {
@@ -137,7 +137,7 @@ async fn scram_sha1_plus_with_tokio_xmpp() -> anyhow::Result<()> {
 
 /// RFC 6120 §6.5.10: a wrong password and an unknown account look the same (`not-authorized`),
 /// so logins cannot be used to probe which accounts exist.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn wrong_password_and_unknown_user_are_not_authorized() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server.add_user("alice", ALICE_PW).await?;
@@ -153,7 +153,7 @@ async fn wrong_password_and_unknown_user_are_not_authorized() -> anyhow::Result<
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn wrong_password_with_slixmpp_is_not_authorized() -> anyhow::Result<()> {
     let server = server_offering("SCRAM-SHA-1").await?;
     let args = [
@@ -176,7 +176,7 @@ async fn wrong_password_with_slixmpp_is_not_authorized() -> anyhow::Result<()> {
 
 /// RFC 6120 §6.5.12: after repeated failures the server answers `temporary-auth-failure`, and
 /// then refuses even the right password until the window passes (otherwise guessing goes on).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn repeated_failures_get_temporary_auth_failure() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server.add_user("alice", ALICE_PW).await?;

@@ -39,7 +39,7 @@ async fn roster_of(client: &mut TestClient) -> anyhow::Result<Roster> {
 
 /// RFC 6121 §3.1 both ways, then presence and messages flow between full JIDs, and both rosters
 /// say `both`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn mutual_subscription_presence_and_messages() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -81,7 +81,7 @@ async fn mutual_subscription_presence_and_messages() -> anyhow::Result<()> {
 
 /// RFC 6121 §2.1.6: a roster set from one resource is pushed to every interested resource of the
 /// account, the one that made the change included.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn roster_push_reaches_every_resource() -> anyhow::Result<()> {
     let server = server_with(&["alice"]).await?;
     let mut phone = login_as(&server, "alice", "phone").await?;
@@ -133,7 +133,7 @@ async fn roster_push_reaches_every_resource() -> anyhow::Result<()> {
 
 /// RFC 6121 §4.5.2 and §4.6.2: a clean close and a dropped TCP connection each broadcast
 /// `unavailable` from that full JID to subscribed contacts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn disconnect_broadcasts_unavailable() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -168,7 +168,7 @@ async fn disconnect_broadcasts_unavailable() -> anyhow::Result<()> {
 }
 
 /// The same exchange across two client libraries: slixmpp (Python) and tokio-xmpp (Rust).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn slixmpp_and_tokio_xmpp_exchange_messages() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;

@@ -148,7 +148,7 @@ async fn never_got(
 /// RFC 6121 §2.6: a get returns a `ver`; a get with the current `ver` gets an empty result; after
 /// a change, a get with the old `ver` gets the full roster and a new `ver`. §2.3.3: a set with
 /// two items is `bad-request`. §2.5.2: removing an item pushes it with subscription='remove'.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn roster_versioning() -> anyhow::Result<()> {
     let server = server_with(&["alice"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -217,7 +217,7 @@ async fn roster_versioning() -> anyhow::Result<()> {
 /// RFC 6121 §3.4: alice pre-approves bob (`subscribed` before any request), her roster shows
 /// approved='true'; bob's later request is approved by the server on her behalf, and bob gets
 /// `subscribed` and her current presence.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn pre_approved_subscription_is_answered_automatically() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -265,7 +265,7 @@ async fn pre_approved_subscription_is_answered_automatically() -> anyhow::Result
 
 /// RFC 6121 §4.2.2 / §4.3.2: a user who logs in later gets each contact's current presence
 /// (the server answers the probe from the contact's last broadcast).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn later_login_gets_contacts_current_presence() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -305,7 +305,7 @@ async fn later_login_gets_contacts_current_presence() -> anyhow::Result<()> {
 
 /// RFC 6121 §4.6: directed presence reaches a non-contact, and when the sender goes offline the
 /// server tells that entity with `unavailable` (§4.6.3).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn directed_presence_is_retracted_on_logout() -> anyhow::Result<()> {
     let server = server_with(&["alice", "carol"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -329,7 +329,7 @@ async fn directed_presence_is_retracted_on_logout() -> anyhow::Result<()> {
 /// RFC 6121 §8.5.2.1.1: a message to the bare JID goes to the highest-priority available
 /// resource, to each of them on a tie, and never to one with negative priority (§4.7.2.3); with
 /// only those left, it is undeliverable (§8.5.2.2.1, no offline storage yet).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn bare_jid_messages_follow_priority() -> anyhow::Result<()> {
     let server = server_with(&["alice", "bob"]).await?;
     let mut alice = login(&server, "alice").await?;
@@ -374,7 +374,7 @@ async fn bare_jid_messages_follow_priority() -> anyhow::Result<()> {
 
 /// RFC 6121 §8.5.1: a message to a local account that does not exist is `service-unavailable`;
 /// RFC 6120 §10.4.3: one to another domain (no s2s) is `remote-server-not-found`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn undeliverable_messages_bounce() -> anyhow::Result<()> {
     let server = server_with(&["alice"]).await?;
     let mut alice = login(&server, "alice").await?;

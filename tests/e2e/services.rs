@@ -18,7 +18,7 @@ async fn server_with_alice() -> anyhow::Result<TestServer> {
 }
 
 /// XEP-0368: TLS from the first byte, ALPN `xmpp-client`, then straight to SASL (no STARTTLS).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn direct_tls_listener_works() -> anyhow::Result<()> {
     let server = server_with_alice().await?;
 
@@ -63,7 +63,7 @@ async fn direct_tls_listener_works() -> anyhow::Result<()> {
 }
 
 /// XEP-0199 §4.2 (to the server) and RFC 6120 §10.3.3 (no `to`: the account answers).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn ping_to_the_server_answers() -> anyhow::Result<()> {
     let server = server_with_alice().await?;
     let mut alice = TestClient::connect(&server, "alice", PW).await?;
@@ -80,7 +80,7 @@ async fn ping_to_the_server_answers() -> anyhow::Result<()> {
 }
 
 /// XEP-0030 §3.1: the server is an `server/im` identity and lists disco#info and ping.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn disco_info_to_the_server_answers() -> anyhow::Result<()> {
     let server = server_with_alice().await?;
     let mut alice = TestClient::connect(&server, "alice", PW).await?;
@@ -110,7 +110,7 @@ async fn disco_info_to_the_server_answers() -> anyhow::Result<()> {
 }
 
 /// RFC 6120 §4.9.3.17: shutting down tells each session `system-shutdown` and `run` returns.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn shutdown_sends_system_shutdown() -> anyhow::Result<()> {
     let server = server_with_alice().await?;
     let (mut raw, _) = RawConn::login(
@@ -136,7 +136,7 @@ async fn shutdown_sends_system_shutdown() -> anyhow::Result<()> {
 /// A client trying XEP-0368 on the STARTTLS port (as slixmpp does first) sends a TLS ClientHello
 /// where XML is expected. The server closes that connection without answering in XML, and the
 /// port goes on serving ordinary STARTTLS clients.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn tls_client_hello_on_starttls_port_is_closed_quietly() -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let server = server_with_alice().await?;

@@ -92,7 +92,7 @@ fn attr<'t>(text: &'t str, attr: &str) -> Option<&'t str> {
 /// `idle_timeout`; if it does not answer within `ping_timeout` its stream ends with
 /// `connection-timeout`. A client that answers (here with an error: any reply counts) is kept
 /// past that deadline and pinged again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn idle_client_is_pinged_then_timed_out() -> anyhow::Result<()> {
     let server =
         server_with_alice("[limits]\nidle_timeout = \"1s\"\nping_timeout = \"1s\"\n").await?;
@@ -156,7 +156,7 @@ async fn idle_client_is_pinged_then_timed_out() -> anyhow::Result<()> {
 
 /// RFC 6120 §7.7.2.2, policy "kick-old" (the default): the old session ends with a `conflict`
 /// stream error and the new one is bound to the same resource.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn resource_conflict_kick_old() -> anyhow::Result<()> {
     let server = server_with_alice("").await?;
     let (mut old, old_jid) = raw_login(&server, "desk").await?;
@@ -173,7 +173,7 @@ async fn resource_conflict_kick_old() -> anyhow::Result<()> {
 
 /// RFC 6120 §7.7.2.2, policy "refuse": the new bind gets an IQ error `conflict` and the old
 /// session carries on; the refused client may bind another resource on the same stream.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn resource_conflict_refuse() -> anyhow::Result<()> {
     let server = server_with_alice("[sessions]\nresource_conflict = \"refuse\"\n").await?;
     let (mut old, _) = raw_login(&server, "desk").await?;
@@ -194,7 +194,7 @@ async fn resource_conflict_refuse() -> anyhow::Result<()> {
 
 /// RFC 6120 §7.7.2.2, policy "rename": the new session is bound to a different,
 /// server-generated resource (§7.6), and the old one carries on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn resource_conflict_rename() -> anyhow::Result<()> {
     let server = server_with_alice("[sessions]\nresource_conflict = \"rename\"\n").await?;
     let (mut old, old_jid) = raw_login(&server, "desk").await?;
@@ -212,7 +212,7 @@ async fn resource_conflict_rename() -> anyhow::Result<()> {
 }
 
 /// RFC 6120 §7.6.2.1: past `sessions.max_per_account`, a bind gets `resource-constraint`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn too_many_sessions_is_resource_constraint() -> anyhow::Result<()> {
     let server = server_with_alice("[sessions]\nmax_per_account = 2\n").await?;
     let (mut first, _) = raw_login(&server, "one").await?;
@@ -233,7 +233,7 @@ async fn too_many_sessions_is_resource_constraint() -> anyhow::Result<()> {
 /// RFC 6120 §7.4 and §4.3.2: after SASL the features offer bind, the legacy session as
 /// `<optional/>`, roster versioning (RFC 6121 §2.6.1), pre-approval (§3.4.1) and the limits of
 /// XEP-0478 from the config. The legacy session request is answered with an empty result.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn post_sasl_features_and_legacy_session() -> anyhow::Result<()> {
     let server =
         server_with_alice("[limits]\nstanza_bytes = 65536\nidle_timeout = \"90s\"\n").await?;
@@ -273,7 +273,7 @@ async fn post_sasl_features_and_legacy_session() -> anyhow::Result<()> {
 
 /// XEP-0202 §3: the server answers with `utc` (close to our clock) and `tzo` (always +00:00,
 /// so the server's location is not disclosed).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn entity_time_has_utc_and_tzo() -> anyhow::Result<()> {
     let server = server_with_alice("").await?;
     let mut alice = TestClient::connect(&server, "alice", PW).await?;
@@ -313,7 +313,7 @@ async fn version_of(server: &TestServer) -> anyhow::Result<(IqResponse, DiscoInf
 
 /// XEP-0092 is opt-in: by default a version query is `service-unavailable` (RFC 6120 §8.4) and
 /// not advertised; with `features.version = true` the server answers `Tessera`, without `os`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn software_version_is_opt_in() -> anyhow::Result<()> {
     let (off, off_info) = version_of(&server_with_alice("").await?).await?;
     match off {
@@ -339,7 +339,7 @@ async fn software_version_is_opt_in() -> anyhow::Result<()> {
 
 /// RFC 6120 §8.4: an IQ in a namespace nobody serves is `service-unavailable`; §8.2.3: a get
 /// with two children, or a set with none, is `bad-request`. The stream survives each.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn unknown_and_malformed_iqs_to_the_server() -> anyhow::Result<()> {
     let server = server_with_alice("").await?;
     let (mut conn, _) = raw_login(&server, "r").await?;
@@ -379,7 +379,7 @@ async fn unknown_and_malformed_iqs_to_the_server() -> anyhow::Result<()> {
 /// `tessera::accounts::remove` (as `tessera user remove` runs it, against the live server's
 /// database) deletes the account; a login with the old password then fails with
 /// `not-authorized` (RFC 6120 §6.5.10).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn removed_account_cannot_log_in() -> anyhow::Result<()> {
     let server = server_with_alice("").await?;
     let opts = ClientOptions::default();
@@ -401,7 +401,7 @@ async fn removed_account_cannot_log_in() -> anyhow::Result<()> {
 /// RFC 6120 §7.7.2.2 with RFC 6121 §4.5.2: when a new session takes over a resource, the old
 /// session's `unavailable` must not reach contacts after the new session's `available`, or they
 /// see an online resource as offline.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn kicked_session_unavailable_precedes_new_available() -> anyhow::Result<()> {
     let server = server_with_alice("").await?;
     server.add_user("bob", "bob's password").await?;

@@ -89,13 +89,19 @@ async fn serve(
             Some(Outbound::Stanza(first)) = rx.recv() => {
                 batch.clear();
                 batch.extend_from_slice(&first);
+                let mut stanzas = 1usize;
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(Outbound::Stanza(b)) => batch.extend_from_slice(&b),
+                        Ok(Outbound::Stanza(b)) => {
+                            batch.extend_from_slice(&b);
+                            stanzas += 1;
+                        }
                         Err(_) => break,
                     }
                 }
                 conn.write(&batch).await?;
+                // Sizes only: never content.
+                tracing::trace!(stanzas, bytes = batch.len(), "flushed");
             }
             () = sleep_until(idle_deadline) => {
                 if ping_outstanding {
@@ -125,6 +131,7 @@ async fn inbound(
     mut el: Element,
 ) -> Result<(), ConnError> {
     let name = el.name();
+    tracing::trace!(stanza = name, "received");
     if el.ns() != ns::JABBER_CLIENT || !matches!(name, "message" | "presence" | "iq") {
         // RFC 6120 §4.9.3.? / §8: only the three stanza kinds exist on a bound stream.
         return Err(ConnError::stream("unsupported-stanza-type", "not a stanza"));
