@@ -10,19 +10,27 @@
 //! - `sql`: the SQL both dialects accept, and decoding rows into records ([`StorageError::Corrupt`]
 //!   on a value that does not fit, never a panic).
 //! - `sqlite`, `postgres`: one backend each, the same methods; [`Storage`] dispatches to them.
+//! - `plugin_data`: plugin records (the WIT `kv` and `archive`) with their lifecycle: owner,
+//!   category, expiry, retention ([`Owner`], [`ArchiveQuery`], [`Page`]).
 //!
 //! Every roster change bumps the roster version in its own transaction (RFC 6121 §2.6), and
-//! deleting an account deletes everything it owns in one transaction.
+//! deleting an account deletes everything it owns in one transaction, plugin records included.
 
 mod model;
+mod plugin_data;
 mod postgres;
 mod queries;
 mod sql;
 mod sqlite;
 
 pub use model::{AccountInfo, RosterItem, Subscription};
+pub use plugin_data::{
+    ArchiveEntry, ArchiveQuery, InvalidOwner, MAX_ARCHIVE_MS, MAX_IDS, Millis, NewEntry, Owner,
+    Page,
+};
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use jid::BareJid;
 use tessera_sasl::Credentials;
@@ -57,6 +65,11 @@ pub enum StorageError {
     /// A stored value could not be decoded (a bug, or the database was edited by hand).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A plugin-data request the storage cannot take: text holding NUL, too many ids, a clock
+    /// beyond what archive ids encode. The text names the field, never its value; for a guest's
+    /// call it maps to the WIT `invalid`.
+    #[error("invalid request: {0}")]
+    Invalid(String),
 }
 
 /// The storage handle: a connection pool, cheap to clone and share between tasks.
@@ -178,8 +191,9 @@ impl Storage {
         dispatch!(self.set_credentials(username, creds))
     }
 
-    /// Deletes the account and everything it owns (roster, its version, pending requests), in one
-    /// transaction; `false` if absent.
+    /// Deletes the account and everything it owns (roster, its version, pending requests, and every
+    /// plugin's `kv` and `archive` records owned by [`Owner::User`] with this localpart), in one
+    /// transaction; `false` if absent (the plugin records are deleted either way).
     ///
     /// # Errors
     /// A database failure.
@@ -333,5 +347,252 @@ impl Storage {
         contact: &BareJid,
     ) -> Result<bool, StorageError> {
         dispatch!(self.remove_pending_in(username, contact))
+    }
+
+    // ---- plugin data (WIT `kv` and `archive`; see `plugin_data`) ----
+
+    /// A `kv` value, or `None` if there is none or it expired (`expires_at <= now_ms`).
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
+    pub async fn kv_get(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        key: &str,
+        now_ms: Millis,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        dispatch!(self.kv_get(plugin, category, owner, key, now_ms))
+    }
+
+    /// Writes a `kv` value, replacing any (its age then counts from `now_ms`). `expires_at` is
+    /// stored as given: the caller caps it by the category's retention, as the WIT promises.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WIT call plus plugin and clock"
+    )]
+    pub async fn kv_set(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Millis>,
+        now_ms: Millis,
+    ) -> Result<(), StorageError> {
+        dispatch!(self.kv_set(plugin, category, owner, key, value, expires_at, now_ms))
+    }
+
+    /// Deletes a `kv` value; `true` if there was a live one (an expired one is deleted too, but
+    /// was already absent).
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    pub async fn kv_delete(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        key: &str,
+        now_ms: Millis,
+    ) -> Result<bool, StorageError> {
+        dispatch!(self.kv_delete(plugin, category, owner, key, now_ms))
+    }
+
+    /// Live `kv` keys starting with `prefix`, in code point order, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WIT call plus plugin and clock"
+    )]
+    pub async fn kv_keys(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        prefix: &str,
+        limit: u32,
+        now_ms: Millis,
+    ) -> Result<Vec<String>, StorageError> {
+        dispatch!(self.kv_keys(plugin, category, owner, prefix, limit, now_ms))
+    }
+
+    /// Appends an entry to an archive stream; returns its id, unique and time-ordered within the
+    /// stream (see `plugin_data` for the id form).
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL or a clock beyond [`MAX_ARCHIVE_MS`], or a
+    /// database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WIT call plus plugin and clock"
+    )]
+    pub async fn archive_append(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        with: Option<&jid::Jid>,
+        data: &str,
+        now_ms: Millis,
+    ) -> Result<String, StorageError> {
+        let entry = NewEntry { with, data };
+        let ids = self
+            .archive_append_many(plugin, category, owner, stream, &[entry], now_ms)
+            .await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| StorageError::Corrupt("append returned no id".into()))
+    }
+
+    /// Appends entries in one transaction (an import, or a burst); returns their ids in order.
+    /// Ids are reserved in one step, so a stream gets at most 1000 per millisecond before its
+    /// timestamps run ahead of the clock (see `plugin_data`).
+    ///
+    /// # Errors
+    /// As [`archive_append`](Self::archive_append); nothing is appended on error.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
+    pub async fn archive_append_many(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        entries: &[NewEntry<'_>],
+        now_ms: Millis,
+    ) -> Result<Vec<String>, StorageError> {
+        dispatch!(self.archive_append_many(plugin, category, owner, stream, entries, now_ms))
+    }
+
+    /// Runs an archive query (XEP-0313 filters, XEP-0059 keyset paging): the count and the page
+    /// come from one snapshot.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL or more than [`MAX_IDS`] ids,
+    /// [`StorageError::Corrupt`] for an undecodable row, or a database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
+    pub async fn archive_query(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        query: &ArchiveQuery,
+    ) -> Result<Page, StorageError> {
+        dispatch!(self.archive_query(plugin, category, owner, stream, query))
+    }
+
+    /// Deletes a stream's entries appended in `[start, end]` (ms, both inclusive and optional:
+    /// neither deletes them all); returns how many. The stream's ids never go back.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    #[allow(clippy::too_many_arguments, reason = "the WIT call plus the plugin")]
+    pub async fn archive_remove(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        start: Option<Millis>,
+        end: Option<Millis>,
+    ) -> Result<u64, StorageError> {
+        dispatch!(self.archive_remove(plugin, category, owner, stream, start, end))
+    }
+
+    /// Deletes a stream's entries by id; returns how many there were.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL or more than [`MAX_IDS`] ids, or a
+    /// database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    pub async fn archive_remove_ids(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        ids: &[String],
+    ) -> Result<u64, StorageError> {
+        dispatch!(self.archive_remove_ids(plugin, category, owner, stream, ids))
+    }
+
+    /// Applies a category's retention (the operator's config) to one plugin's records; returns
+    /// how many were deleted. `max_age`: `kv` values written and archive entries appended before
+    /// `now_ms - max_age` go. `max_items`: only each owner's newest `kv` values and each owner's
+    /// stream's newest entries are kept, the oldest dropped first. Both run in one transaction.
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL or a clock beyond [`MAX_ARCHIVE_MS`], or a
+    /// database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
+    pub async fn enforce_retention(
+        &self,
+        plugin: &str,
+        category: &str,
+        max_age: Option<Duration>,
+        max_items: Option<u64>,
+        now_ms: Millis,
+    ) -> Result<u64, StorageError> {
+        dispatch!(self.enforce_retention(plugin, category, max_age, max_items, now_ms))
+    }
+
+    /// Deletes every plugin's `kv` values whose expiry has come (`expires_at <= now_ms`); returns
+    /// how many. Until then they already read as absent.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    pub async fn purge_expired(&self, now_ms: Millis) -> Result<u64, StorageError> {
+        dispatch!(self.purge_expired(now_ms))
+    }
+
+    /// Deletes every record the owner has in every plugin (a destroyed room, a room whose logging
+    /// was turned off, a service), in one transaction; returns how many. An account's records go
+    /// with [`delete_account`](Self::delete_account).
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One transaction; see [`Storage`].
+    pub async fn delete_owner(&self, owner: &Owner) -> Result<u64, StorageError> {
+        dispatch!(self.delete_owner(owner))
     }
 }

@@ -5,7 +5,8 @@
 //! wall of `Executor`/`Encode`/`Decode` bounds. A macro instantiates the one text for each backend
 //! instead. A backend provides `pool` and `read_tx()` — the transaction that reads a roster and its
 //! version from one snapshot — and has `sql`, `StorageError`, `Credentials`, `BareJid`,
-//! `ErrorKind`, `AccountInfo` and `RosterItem` in scope.
+//! `ErrorKind`, `AccountInfo` and `RosterItem` in scope. The plugin-data methods
+//! (`plugin_data::queries`) are instantiated along with these.
 
 macro_rules! shared_queries {
     ($store:ty) => {
@@ -75,6 +76,17 @@ macro_rules! shared_queries {
                 username: &str,
             ) -> Result<bool, StorageError> {
                 let mut tx = self.pool.begin().await?;
+                // Plugin records owned by the account, in every plugin (DESIGN.md "Privacy
+                // engine"): no foreign key reaches them, so they go explicitly, in this
+                // transaction.
+                let (lo, hi) = super::plugin_data::account_owner_range(username);
+                for statement in super::plugin_data::sql::DELETE_OWNER_RANGE {
+                    sqlx::query(statement)
+                        .bind(&lo)
+                        .bind(&hi)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let mut deleted = 0;
                 for statement in sql::DELETE_ACCOUNT {
                     deleted = sqlx::query(statement)
@@ -273,6 +285,8 @@ macro_rules! shared_queries {
                 Ok(done.rows_affected() > 0)
             }
         }
+
+        super::plugin_data::plugin_data_queries!($store);
     };
 }
 

@@ -1,0 +1,366 @@
+//! The plugin-data methods, written once and instantiated per backend (see `storage::queries`
+//! for why a macro). Expanded inside `storage::queries::shared_queries!`, so a backend provides
+//! `pool` and `read_tx()`; every other name is spelt by its path from the backend's module.
+
+macro_rules! plugin_data_queries {
+    // Binds a `Built` statement's arguments in order.
+    (@bind $query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                super::plugin_data::sql::Arg::Text(text) => query.bind(text.as_str()),
+                super::plugin_data::sql::Arg::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }};
+
+    ($store:ty) => {
+        impl $store {
+            pub(super) async fn kv_get(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                key: &str,
+                now_ms: u64,
+            ) -> Result<Option<Vec<u8>>, super::StorageError> {
+                super::plugin_data::check_scope(plugin, category, ("key", key))?;
+                Ok(sqlx::query_scalar(super::plugin_data::sql::KV_GET)
+                    .bind(owner.to_string())
+                    .bind(plugin)
+                    .bind(category)
+                    .bind(key)
+                    .bind(super::plugin_data::db_int(now_ms))
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            #[allow(clippy::too_many_arguments, reason = "the WIT call plus plugin and clock")]
+            pub(super) async fn kv_set(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                key: &str,
+                value: &[u8],
+                expires_at: Option<u64>,
+                now_ms: u64,
+            ) -> Result<(), super::StorageError> {
+                super::plugin_data::check_scope(plugin, category, ("key", key))?;
+                sqlx::query(super::plugin_data::sql::KV_SET)
+                    .bind(owner.to_string())
+                    .bind(plugin)
+                    .bind(category)
+                    .bind(key)
+                    .bind(value)
+                    .bind(super::plugin_data::db_int(now_ms))
+                    .bind(expires_at.map(super::plugin_data::db_int))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn kv_delete(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                key: &str,
+                now_ms: u64,
+            ) -> Result<bool, super::StorageError> {
+                super::plugin_data::check_scope(plugin, category, ("key", key))?;
+                let deleted: Option<Option<i64>> =
+                    sqlx::query_scalar(super::plugin_data::sql::KV_DELETE)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                // An expired value was already absent to the plugin.
+                let now = super::plugin_data::db_int(now_ms);
+                Ok(matches!(deleted, Some(expiry) if expiry.is_none_or(|at| at > now)))
+            }
+
+            #[allow(clippy::too_many_arguments, reason = "the WIT call plus plugin and clock")]
+            pub(super) async fn kv_keys(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                prefix: &str,
+                limit: u32,
+                now_ms: u64,
+            ) -> Result<Vec<String>, super::StorageError> {
+                super::plugin_data::check_scope(plugin, category, ("prefix", prefix))?;
+                let now = super::plugin_data::db_int(now_ms);
+                let limit = i64::from(limit);
+                let query = match super::plugin_data::prefix_end(prefix) {
+                    Some(end) => sqlx::query_scalar(super::plugin_data::sql::KV_KEYS_RANGE)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(prefix)
+                        .bind(end)
+                        .bind(now)
+                        .bind(limit),
+                    None => sqlx::query_scalar(super::plugin_data::sql::KV_KEYS_FROM)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(prefix)
+                        .bind(now)
+                        .bind(limit),
+                };
+                Ok(query.fetch_all(&self.pool).await?)
+            }
+
+            pub(super) async fn archive_append_many(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                stream: &str,
+                entries: &[super::plugin_data::NewEntry<'_>],
+                now_ms: u64,
+            ) -> Result<Vec<String>, super::StorageError> {
+                use super::plugin_data::{
+                    archive_id, check_scope, check_text, checked_id, reserve_floor, sql,
+                };
+                if entries.is_empty() {
+                    return Ok(Vec::new());
+                }
+                check_scope(plugin, category, ("stream", stream))?;
+                for entry in entries {
+                    check_text("archive data", entry.data)?;
+                }
+                let n = entries.len() as u64;
+                let owner = owner.to_string();
+                let mut tx = self.pool.begin().await?;
+                let last: i64 = sqlx::query_scalar(sql::RESERVE_IDS)
+                    .bind(&owner)
+                    .bind(plugin)
+                    .bind(category)
+                    .bind(stream)
+                    .bind(reserve_floor(now_ms, n)?)
+                    .bind(super::plugin_data::db_int(n))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let last = u64::try_from(last).map_err(|_| {
+                    super::StorageError::Corrupt(format!("archive stream last id {last}"))
+                })?;
+                // Past 16 digits: refuse (dropping `tx` rolls the reservation back).
+                checked_id(last)?;
+                let ids: Vec<String> = (last + 1 - n..=last).map(archive_id).collect();
+                for (chunk, chunk_ids) in entries
+                    .chunks(sql::INSERT_CHUNK)
+                    .zip(ids.chunks(sql::INSERT_CHUNK))
+                {
+                    let text = sql::insert_entries(chunk.len());
+                    let mut query = sqlx::query(&text)
+                        .bind(&owner)
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(stream);
+                    for (entry, id) in chunk.iter().zip(chunk_ids) {
+                        let (bare, full) = match entry.with {
+                            Some(with) => (with.to_bare().to_string(), with.to_string()),
+                            None => (String::new(), String::new()),
+                        };
+                        query = query.bind(id.as_str()).bind(bare).bind(full).bind(entry.data);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(ids)
+            }
+
+            pub(super) async fn archive_query(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                stream: &str,
+                q: &super::plugin_data::ArchiveQuery,
+            ) -> Result<super::plugin_data::Page, super::StorageError> {
+                use super::plugin_data::sql::StreamFilter;
+                let filter = StreamFilter::query(owner.to_string(), plugin, category, stream, q)?;
+                if filter.is_empty() {
+                    return Ok(super::plugin_data::Page {
+                        entries: Vec::new(),
+                        count: 0,
+                        complete: true,
+                    });
+                }
+                let count = filter.count();
+                let page = filter.page(q)?;
+                // One snapshot, so the count describes the same entries as the page.
+                let mut tx = self.read_tx().await?;
+                let total: i64 = super::plugin_data::plugin_data_queries!(
+                    @bind sqlx::query_scalar(&count.text), &count.args
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let rows: Vec<(String, String, String)> =
+                    super::plugin_data::plugin_data_queries!(
+                        @bind sqlx::query_as(&page.text), &page.args
+                    )
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let limit = q.limit as usize;
+                let complete = rows.len() <= limit;
+                let entries = rows
+                    .into_iter()
+                    .take(limit)
+                    .map(super::plugin_data::entry)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(super::plugin_data::Page {
+                    entries,
+                    count: u64::try_from(total).unwrap_or(0),
+                    complete,
+                })
+            }
+
+            #[allow(clippy::too_many_arguments, reason = "the WIT call plus the plugin")]
+            pub(super) async fn archive_remove(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                stream: &str,
+                start: Option<u64>,
+                end: Option<u64>,
+            ) -> Result<u64, super::StorageError> {
+                let mut filter = super::plugin_data::sql::StreamFilter::new(
+                    owner.to_string(),
+                    plugin,
+                    category,
+                    stream,
+                )?;
+                filter.time(start, end);
+                if filter.is_empty() {
+                    return Ok(0);
+                }
+                let delete = filter.delete();
+                let done = super::plugin_data::plugin_data_queries!(
+                    @bind sqlx::query(&delete.text), &delete.args
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            pub(super) async fn archive_remove_ids(
+                &self,
+                plugin: &str,
+                category: &str,
+                owner: &super::plugin_data::Owner,
+                stream: &str,
+                ids: &[String],
+            ) -> Result<u64, super::StorageError> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut filter = super::plugin_data::sql::StreamFilter::new(
+                    owner.to_string(),
+                    plugin,
+                    category,
+                    stream,
+                )?;
+                filter.ids(ids)?;
+                let delete = filter.delete();
+                let done = super::plugin_data::plugin_data_queries!(
+                    @bind sqlx::query(&delete.text), &delete.args
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            pub(super) async fn enforce_retention(
+                &self,
+                plugin: &str,
+                category: &str,
+                max_age: Option<std::time::Duration>,
+                max_items: Option<u64>,
+                now_ms: u64,
+            ) -> Result<u64, super::StorageError> {
+                use super::plugin_data::{MAX_ARCHIVE_MS, check_scope, db_int, first_id_at, sql};
+                check_scope(plugin, category, ("plugin", plugin))?;
+                let mut tx = self.pool.begin().await?;
+                let mut deleted = 0;
+                if let Some(max_age) = max_age {
+                    let age = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+                    let cutoff = now_ms.saturating_sub(age);
+                    if cutoff > MAX_ARCHIVE_MS {
+                        return Err(super::StorageError::Invalid(format!(
+                            "time {now_ms} ms is beyond what archive ids encode"
+                        )));
+                    }
+                    deleted += sqlx::query(sql::KV_OLDER_THAN)
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(db_int(cutoff))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    deleted += sqlx::query(sql::ARCHIVE_OLDER_THAN)
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(first_id_at(cutoff))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                if let Some(max_items) = max_items {
+                    for statement in [sql::KV_BEYOND, sql::ARCHIVE_BEYOND] {
+                        deleted += sqlx::query(statement)
+                            .bind(plugin)
+                            .bind(category)
+                            .bind(db_int(max_items))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            pub(super) async fn purge_expired(&self, now_ms: u64) -> Result<u64, super::StorageError> {
+                let done = sqlx::query(super::plugin_data::sql::PURGE_EXPIRED)
+                    .bind(super::plugin_data::db_int(now_ms))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            pub(super) async fn delete_owner(
+                &self,
+                owner: &super::plugin_data::Owner,
+            ) -> Result<u64, super::StorageError> {
+                use super::plugin_data::sql;
+                let owner = owner.to_string();
+                let mut tx = self.pool.begin().await?;
+                let mut deleted = 0;
+                for statement in sql::DELETE_OWNER {
+                    deleted += sqlx::query(statement)
+                        .bind(&owner)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                sqlx::query(sql::DELETE_OWNER_STREAMS)
+                    .bind(&owner)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(deleted)
+            }
+        }
+    };
+}
+
+pub(in crate::storage) use plugin_data_queries;
