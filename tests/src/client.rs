@@ -221,6 +221,12 @@ const PROBE_ATTEMPTS: u32 = 3;
 /// How long a new session's first IQ may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Silence after which [`TestClient::recv_until`] nudges the server (see there).
+const NUDGE_AFTER: Duration = Duration::from_secs(1);
+
+/// Id prefix of the nudge pings; their answers never reach a test.
+const NUDGE_ID: &str = "e2e-nudge-";
+
 /// A logged-in `tokio-xmpp` client with a backlog, so a test can wait for stanzas in any order.
 #[derive(Debug)]
 pub struct TestClient {
@@ -394,9 +400,30 @@ impl TestClient {
                 .remove(at)
                 .expect("invariant: index from position"));
         }
+        // `tokio-xmpp` 6.0 sometimes yields only the first of several stanzas that arrived in one
+        // TLS record and sits on the rest until more bytes come in (seen against Prosody 0.12 as
+        // well; the server's writes are already on the wire). After a second of silence the
+        // harness pings the server, whose answer unsticks the client; the answers are dropped
+        // here, so no test ever sees them.
         let wait = async {
+            let mut nudges = 0u64;
             loop {
-                match self.client.next().await {
+                let event = tokio::select! {
+                    event = self.client.next() => event,
+                    () = tokio::time::sleep(NUDGE_AFTER) => {
+                        nudges += 1;
+                        let ping = Iq::Get {
+                            from: None,
+                            to: Some(Jid::from(self.jid.to_bare().domain().to_owned())),
+                            id: format!("{NUDGE_ID}{nudges}"),
+                            payload: Element::builder("ping", "urn:xmpp:ping").build(),
+                        };
+                        self.client.send_stanza(ping.into()).await?;
+                        continue;
+                    }
+                };
+                match event {
+                    Some(Event::Stanza(stanza)) if is_nudge_answer(&stanza) => {}
                     Some(Event::Stanza(stanza)) if pred(&stanza) => return Ok(stanza),
                     Some(Event::Stanza(stanza)) => self.backlog.push_back(stanza),
                     Some(Event::Online { .. }) => bail!("session restarted (the server closed it)"),
@@ -437,4 +464,9 @@ impl TestClient {
             .context("close timed out")??;
         Ok(())
     }
+}
+
+/// An answer to one of [`TestClient::recv_until`]'s nudge pings.
+fn is_nudge_answer(stanza: &Stanza) -> bool {
+    matches!(stanza, Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. }) if id.starts_with(NUDGE_ID))
 }
