@@ -64,6 +64,7 @@ struct TestServer {
     plugins: tessera::plugins::Plugins,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Kept alive for the server's files (and read by the cache check).
     _dir: tempfile::TempDir,
 }
 
@@ -419,6 +420,18 @@ async fn reload_keeps_sessions_and_ephemeral_state() -> anyhow::Result<()> {
     let reply = alice.next_named("message").await?;
     assert_eq!(body(&reply).as_deref(), Some("echo 1: one"));
 
+    // Compiled once, cached on disk (digest + compatibility hash); the reload loads the cache.
+    let cache = server._dir.path().join("data/plugin-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one compiled component in {}",
+        cache.display()
+    );
     server.plugins.reload("echo").await?;
     assert!(matches!(
         server.plugins.reload("nonesuch").await,
