@@ -14,12 +14,15 @@
 //!   server's own IQs (disco, ping, time, version).
 //! - [`storage`]: one storage facade over SQLite (default) and PostgreSQL; migrations per backend.
 //! - [`accounts`]: account management (add, remove, change password) shared by the CLI and server.
+//! - [`plugins`]: the wasmtime plugin runtime: loading with grants, instance pools with limits,
+//!   dispatch of stanzas to plugins by hook, reload.
 //! - `server`: [`Server`] ties it together: listeners, shared state, graceful shutdown.
 
 pub mod accounts;
 pub mod config;
 mod im;
 mod ns;
+pub mod plugins;
 mod router;
 mod server;
 pub mod storage;

@@ -6,6 +6,7 @@
 //! tessera [--config FILE] user remove NAME
 //! tessera [--config FILE] user list
 //! tessera [--config FILE] check-config          prints "ok", or the problem and exits 1
+//! tessera plugin inspect FILE.wasm              what a plugin declares and imports
 //! ```
 //!
 //! Without `--config`, `./tessera.toml` is used if it exists, else the embedded defaults.
@@ -50,6 +51,21 @@ enum Command {
     },
     /// Validate the configuration: prints "ok", or the problem and exits with status 1.
     CheckConfig,
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Print a component's name, version, API version, imported capabilities, data categories
+    /// and subscriptions.
+    Inspect {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +102,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Run);
+    // Needs no config: it reads only the component.
+    if let Command::Plugin {
+        action: PluginCommand::Inspect { file },
+    } = &command
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let inspection = runtime.block_on(tessera::plugins::inspect(file))?;
+        print!("{inspection}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) if matches!(command, Command::CheckConfig) => {
@@ -116,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match command {
             Command::Run => serve(config).await,
             Command::User { action } => user(config, action).await,
-            Command::CheckConfig => unreachable!("handled above"),
+            Command::CheckConfig | Command::Plugin { .. } => unreachable!("handled above"),
         }
     })?;
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::plugins::Plugins;
 use crate::router::{CloseReason, Router};
 use crate::storage::Storage;
 use crate::stream::throttle::AuthThrottle;
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) tls: TlsState,
     /// Failed-login counters.
     pub(crate) throttle: AuthThrottle,
+    /// The loaded plugins.
+    pub(crate) plugins: Plugins,
 }
 
 /// The addresses the server actually listens on (useful with port 0).
@@ -93,15 +96,19 @@ impl Server {
             config.sasl.max_failures_per_account,
             config.sasl.failure_window,
         );
+        let plugins = Plugins::load(&config).await.context("plugins")?;
+        let shared = Arc::new(Shared {
+            config,
+            storage,
+            router: Router::new(),
+            domain,
+            tls,
+            throttle,
+            plugins,
+        });
+        shared.plugins.attach(Arc::downgrade(&shared));
         Ok(Self {
-            shared: Arc::new(Shared {
-                config,
-                storage,
-                router: Router::new(),
-                domain,
-                tls,
-                throttle,
-            }),
+            shared,
             shutdown: CancellationToken::new(),
             c2s,
             c2s_direct_tls,
@@ -118,6 +125,11 @@ impl Server {
         &self.shared.storage
     }
 
+    /// The loaded plugins (a handle that stays valid while the server runs, for reloads).
+    pub fn plugins(&self) -> Plugins {
+        self.shared.plugins.clone()
+    }
+
     /// The validated configuration.
     pub fn config(&self) -> &Config {
         &self.shared.config
@@ -129,7 +141,8 @@ impl Server {
     }
 
     /// Serves until shutdown (the token, SIGTERM or SIGINT), then sends `system-shutdown` to every
-    /// stream and drains them within `limits.shutdown_grace`. SIGHUP reloads the certificate.
+    /// stream and drains them within `limits.shutdown_grace`. SIGHUP reloads the certificate and
+    /// every plugin.
     ///
     /// # Errors
     /// Only for failures that stop the whole server (signal handlers cannot be installed).
@@ -193,10 +206,13 @@ async fn signals(shared: &Shared, shutdown: &CancellationToken) -> anyhow::Resul
             () = shutdown.cancelled() => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match shared.tls.reload() {
-                Ok(()) => tracing::info!("certificates reloaded"),
-                Err(e) => tracing::error!(error = %e, "certificate reload failed; keeping the old one"),
-            },
+            _ = hup.recv() => {
+                match shared.tls.reload() {
+                    Ok(()) => tracing::info!("certificates reloaded"),
+                    Err(e) => tracing::error!(error = %e, "certificate reload failed; keeping the old one"),
+                }
+                shared.plugins.reload_all().await;
+            }
         }
     }
     shutdown.cancel();

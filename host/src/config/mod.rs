@@ -43,6 +43,8 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// What the server's own logs may contain.
     pub logging: LoggingConfig,
+    /// WebAssembly plugins (`[plugins.<name>]`), in load order (by name).
+    pub plugins: Vec<PluginConfig>,
 }
 
 impl Config {
@@ -296,6 +298,123 @@ pub struct LoggingConfig {
     pub level: String,
     /// IP address logging.
     pub ips: IpLogging,
+}
+
+/// A capability interface of `tessera:plugin` that the operator may grant a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// `log`: structured logging under the plugin's name.
+    Log,
+    /// `clock`: wall-clock time.
+    Clock,
+    /// `router`: sending stanzas from the server's or the plugin's service domains.
+    Router,
+    /// `kv`: owner-scoped persistent key-value storage.
+    Kv,
+    /// `archive`: append-only archives.
+    Archive,
+    /// `ephemeral`: shared in-memory state of the plugin's instances.
+    Ephemeral,
+    /// `accounts`: local accounts.
+    Accounts,
+    /// `roster`: read access to rosters.
+    Roster,
+    /// `sessions`: who is online.
+    Sessions,
+    /// `blobs`: binary objects on disk.
+    Blobs,
+    /// `http-outbound`: outbound HTTP.
+    HttpOutbound,
+}
+
+impl Capability {
+    /// Every capability, in WIT order.
+    pub const ALL: [Capability; 11] = [
+        Self::Log,
+        Self::Clock,
+        Self::Router,
+        Self::Kv,
+        Self::Archive,
+        Self::Ephemeral,
+        Self::Accounts,
+        Self::Roster,
+        Self::Sessions,
+        Self::Blobs,
+        Self::HttpOutbound,
+    ];
+
+    /// The WIT interface name (`http-outbound`), which is also how the config spells the grant.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Clock => "clock",
+            Self::Router => "router",
+            Self::Kv => "kv",
+            Self::Archive => "archive",
+            Self::Ephemeral => "ephemeral",
+            Self::Accounts => "accounts",
+            Self::Roster => "roster",
+            Self::Sessions => "sessions",
+            Self::Blobs => "blobs",
+            Self::HttpOutbound => "http-outbound",
+        }
+    }
+}
+
+/// What a plugin's failure (trap, timeout, disabled) means for the stanza it was handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailMode {
+    /// The stanza is answered with an error (`internal-server-error` for a trap,
+    /// `service-unavailable` while disabled). The default: a filter that fails lets nothing by.
+    Closed,
+    /// The stanza goes on as if the plugin had passed.
+    Open,
+}
+
+/// One plugin (`[plugins.<name>]`). `Debug` does not print the plugin's own config, which may
+/// hold secrets (a push service's key).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PluginConfig {
+    /// The config's name for it (`[plugins.echo]`), used in logs and errors.
+    pub name: String,
+    /// The component file.
+    pub path: PathBuf,
+    /// Capabilities it may import; importing any other one refuses the plugin at load.
+    pub grants: Vec<Capability>,
+    /// Fail mode (default closed).
+    pub fail: FailMode,
+    /// Memory cap per instance in bytes (default 64 MiB).
+    pub memory: usize,
+    /// Deadline of one call (default 50 ms).
+    pub timeout: Duration,
+    /// Long-lived instances (default 2).
+    pub instances: usize,
+    /// Consecutive traps that disable it until reloaded (default 5).
+    pub max_traps: u32,
+    /// Bytes it may keep in `ephemeral` (default 1 MiB).
+    pub ephemeral_bytes: usize,
+    /// `[plugins.<name>.config]` serialised as TOML, handed to `init`.
+    pub config: String,
+}
+
+impl std::fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginConfig")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("grants", &self.grants)
+            .field("fail", &self.fail)
+            .field("memory", &self.memory)
+            .field("timeout", &self.timeout)
+            .field("instances", &self.instances)
+            .field("max_traps", &self.max_traps)
+            .field("ephemeral_bytes", &self.ephemeral_bytes)
+            .field("config", &format_args!("<{} bytes>", self.config.len()))
+            .finish()
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub(crate) struct RawConfig {
     pub(crate) sessions: RawSessions,
     pub(crate) features: RawFeatures,
     pub(crate) logging: RawLogging,
+    /// `[plugins.<name>]`, loaded in name order (a `BTreeMap`), which is also the tie-break for
+    /// hook priorities.
+    pub(crate) plugins: std::collections::BTreeMap<String, RawPlugin>,
 }
 
 pub(crate) fn default_domain() -> String {
@@ -292,4 +295,60 @@ pub(crate) fn default_log_level() -> String {
 
 pub(crate) fn default_log_ips() -> String {
     "never".to_owned()
+}
+
+/// `[plugins.<name>]`: one WebAssembly plugin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugin {
+    /// The component file (`.wasm`); relative paths resolve against the working directory.
+    pub(crate) path: String,
+    /// Capability interfaces the plugin may import (`"log"`, `"router"`, …).
+    #[serde(default)]
+    pub(crate) grants: Vec<String>,
+    /// `"closed"` (default) or `"open"`.
+    #[serde(default = "default_plugin_fail")]
+    pub(crate) fail: String,
+    /// Linear memory cap per instance.
+    #[serde(default = "default_plugin_memory")]
+    pub(crate) memory: RawSize,
+    /// Wall-clock deadline of one call.
+    #[serde(default = "default_plugin_timeout")]
+    pub(crate) timeout: String,
+    /// Long-lived instances kept (calls run one at a time per instance).
+    #[serde(default = "default_plugin_instances")]
+    pub(crate) instances: i64,
+    /// Consecutive traps after which the plugin is disabled until reloaded.
+    #[serde(default = "default_plugin_max_traps")]
+    pub(crate) max_traps: i64,
+    /// Bytes the plugin may keep in `ephemeral` (keys plus values).
+    #[serde(default = "default_plugin_ephemeral")]
+    pub(crate) ephemeral: RawSize,
+    /// The plugin's own configuration, handed to its `init` as TOML.
+    #[serde(default)]
+    pub(crate) config: toml::Table,
+}
+
+pub(crate) fn default_plugin_fail() -> String {
+    "closed".to_owned()
+}
+
+pub(crate) fn default_plugin_memory() -> RawSize {
+    RawSize::Text("64MiB".to_owned())
+}
+
+pub(crate) fn default_plugin_timeout() -> String {
+    "50ms".to_owned()
+}
+
+pub(crate) fn default_plugin_instances() -> i64 {
+    2
+}
+
+pub(crate) fn default_plugin_max_traps() -> i64 {
+    5
+}
+
+pub(crate) fn default_plugin_ephemeral() -> RawSize {
+    RawSize::Text("1MiB".to_owned())
 }

@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawSize};
+use super::raw::{RawConfig, RawPlugin, RawSize};
 use super::{
-    Config, ConfigError, FeaturesConfig, IpLogging, LimitsConfig, ListenConfig, LoggingConfig,
-    ResourceConflict, SaslConfig, SaslMechanism, SessionsConfig, StorageConfig, TlsConfig,
+    Capability, Config, ConfigError, FailMode, FeaturesConfig, IpLogging, LimitsConfig,
+    ListenConfig, LoggingConfig, PluginConfig, ResourceConflict, SaslConfig, SaslMechanism,
+    SessionsConfig, StorageConfig, TlsConfig,
 };
 
 /// RFC 7677 §4: "the hash iteration-count announced by a server SHOULD be at least 4096".
@@ -148,6 +149,12 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         },
     };
 
+    let plugins = raw
+        .plugins
+        .into_iter()
+        .map(|(name, p)| plugin(name, p))
+        .collect::<Result<Vec<_>>>()?;
+
     Ok(Config {
         domain,
         data_dir,
@@ -161,6 +168,75 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
             version: raw.features.version,
         },
         logging,
+        plugins,
+    })
+}
+
+/// `[plugins.<name>]`.
+fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
+    let key = |k: &str| format!("plugins.{name}.{k}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(ConfigError::invalid(
+            "plugins",
+            format!("\"{name}\" is not a plugin name (lowercase letters, digits, '-', '_')"),
+        ));
+    }
+    let path = non_empty_path(&key("path"), raw.path)?;
+    let mut grants = Vec::with_capacity(raw.grants.len());
+    for g in &raw.grants {
+        let cap = Capability::ALL
+            .into_iter()
+            .find(|c| c.interface() == g)
+            .ok_or_else(|| {
+                let known: Vec<_> = Capability::ALL.iter().map(|c| c.interface()).collect();
+                ConfigError::invalid(
+                    &key("grants"),
+                    format!("unknown capability \"{g}\" (known: {})", known.join(", ")),
+                )
+            })?;
+        if !grants.contains(&cap) {
+            grants.push(cap);
+        }
+    }
+    let fail = match raw.fail.as_str() {
+        "closed" => FailMode::Closed,
+        "open" => FailMode::Open,
+        other => {
+            return Err(ConfigError::invalid(
+                &key("fail"),
+                format!("\"{other}\" is not one of \"closed\", \"open\""),
+            ));
+        }
+    };
+    let memory = size(&key("memory"), &raw.memory)?;
+    // A Rust guest needs a few pages for its stack and allocator before it does anything.
+    if memory < 1 << 20 {
+        return Err(ConfigError::invalid(
+            &key("memory"),
+            "must be at least 1MiB",
+        ));
+    }
+    let ephemeral = size(&key("ephemeral"), &raw.ephemeral)?;
+    let config = toml::to_string(&raw.config)
+        .map_err(|e| ConfigError::invalid(&key("config"), e.to_string()))?;
+    Ok(PluginConfig {
+        path,
+        grants,
+        fail,
+        memory: usize::try_from(memory)
+            .map_err(|_| ConfigError::invalid(&key("memory"), "too large"))?,
+        timeout: duration(&key("timeout"), &raw.timeout)?,
+        instances: count(&key("instances"), raw.instances, 1)?,
+        max_traps: u32::try_from(count(&key("max_traps"), raw.max_traps, 1)?)
+            .map_err(|_| ConfigError::invalid(&key("max_traps"), "too large"))?,
+        ephemeral_bytes: usize::try_from(ephemeral)
+            .map_err(|_| ConfigError::invalid(&key("ephemeral"), "too large"))?,
+        config,
+        name,
     })
 }
 
@@ -363,6 +439,41 @@ mod tests {
         );
         assert!(duration("k", "0s").is_err());
         assert!(duration("k", "soon").is_err());
+    }
+
+    #[test]
+    fn plugins_have_defaults_and_named_errors() {
+        let c = Config::from_toml_str(
+            "[plugins.echo]\npath = \"echo.wasm\"\ngrants = [\"log\", \"http-outbound\"]\n\
+             [plugins.echo.config]\napi_key = \"s3cret\"\n",
+        )
+        .expect("valid");
+        let p = &c.plugins[0];
+        assert_eq!(p.name, "echo");
+        assert_eq!(p.grants, [Capability::Log, Capability::HttpOutbound]);
+        assert_eq!(p.fail, FailMode::Closed);
+        assert_eq!(p.memory, 64 << 20);
+        assert_eq!(p.timeout, Duration::from_millis(50));
+        assert_eq!(
+            (p.instances, p.max_traps, p.ephemeral_bytes),
+            (2, 5, 1 << 20)
+        );
+        assert!(p.config.contains("api_key"));
+        // The plugin's own config may hold secrets: never in Debug.
+        assert!(!format!("{c:?}").contains("s3cret"));
+
+        let err = |toml: &str| {
+            Config::from_toml_str(&format!("[plugins.x]\npath = \"x.wasm\"\n{toml}"))
+                .expect_err("invalid")
+                .to_string()
+        };
+        assert!(err("grants = [\"sockets\"]").contains("plugins.x.grants"));
+        assert!(err("fail = \"maybe\"").contains("plugins.x.fail"));
+        assert!(err("memory = \"12KiB\"").contains("plugins.x.memory"));
+        assert!(err("timeout = \"0s\"").contains("plugins.x.timeout"));
+        assert!(err("instances = 0").contains("plugins.x.instances"));
+        assert!(Config::from_toml_str("[plugins.Bad]\npath = \"x\"\n").is_err());
+        assert!(Config::from_toml_str("[plugins.x]\ngrants = []\n").is_err());
     }
 
     #[test]

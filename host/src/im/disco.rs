@@ -61,10 +61,17 @@ pub(crate) fn account_info(query: &Element) -> Result<Element, Condition> {
     Ok(q)
 }
 
-/// disco#items: the server hosts no items (components, MUC) yet (XEP-0030 §4.1).
-pub(crate) fn items(query: &Element) -> Result<Element, Condition> {
+/// disco#items (XEP-0030 §4.1): `services` are the JIDs listed (plugins' service domains for
+/// the server; none for an account).
+pub(crate) fn items(query: &Element, services: &[String]) -> Result<Element, Condition> {
     no_node(query)?;
-    Ok(Element::bare("query", ns::DISCO_ITEMS))
+    let mut q = Element::bare("query", ns::DISCO_ITEMS);
+    for jid in services {
+        let mut item = Element::bare("item", ns::DISCO_ITEMS);
+        set_attr(&mut item, "jid", jid.as_str());
+        q.append_child(item);
+    }
+    Ok(q)
 }
 
 #[cfg(test)]
@@ -123,11 +130,11 @@ mod tests {
             Err(Condition::ItemNotFound)
         );
         assert_eq!(
-            items(&q(ns::DISCO_ITEMS, true)),
+            items(&q(ns::DISCO_ITEMS, true), &[]),
             Err(Condition::ItemNotFound)
         );
         assert_eq!(
-            items(&q(ns::DISCO_ITEMS, false)).map(|e| e.children().count()),
+            items(&q(ns::DISCO_ITEMS, false), &[]).map(|e| e.children().count()),
             Ok(0)
         );
     }

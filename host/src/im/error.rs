@@ -108,7 +108,12 @@ pub(crate) fn is_error(stanza: &Element) -> bool {
 /// Per RFC 6120 §8.3.1: the reply keeps the stanza's name and `id`, swaps `from` and `to` (with no
 /// original `to`, the reply has no `from`: it comes from the sender's own server/account), sets
 /// `type='error'`, keeps the original payload, and appends the `<error/>` element.
-pub(crate) fn error_reply(mut stanza: Element, condition: Condition) -> Option<Element> {
+pub(crate) fn error_reply(stanza: Element, condition: Condition) -> Option<Element> {
+    error_reply_with(stanza, condition.element())
+}
+
+/// plugins: [`error_reply`] with a ready-made `<error/>` element (a plugin's own condition).
+pub(crate) fn error_reply_with(mut stanza: Element, error: Element) -> Option<Element> {
     if is_error(&stanza) {
         return None;
     }
@@ -123,7 +128,7 @@ pub(crate) fn error_reply(mut stanza: Element, condition: Condition) -> Option<E
         set_attr(&mut stanza, "to", from);
     }
     set_attr(&mut stanza, "type", "error");
-    stanza.append_child(condition.element());
+    stanza.append_child(error);
     Some(stanza)
 }
 

@@ -178,9 +178,11 @@ async fn answer(
         (Request::DiscoInfo, Answerer::Server) => {
             disco::server_info(payload, version_enabled).map(Some)
         }
-        (Request::DiscoItems, Answerer::Server | Answerer::OwnAccount) => {
-            disco::items(payload).map(Some)
+        // plugins: the server's items are the plugins' services (XEP-0030 §4.1).
+        (Request::DiscoItems, Answerer::Server) => {
+            disco::items(payload, &shared.plugins.service_domains()).map(Some)
         }
+        (Request::DiscoItems, Answerer::OwnAccount) => disco::items(payload, &[]).map(Some),
         (Request::Ping, Answerer::Server | Answerer::OwnAccount) => Ok(None),
         (Request::Time, Answerer::Server) => Ok(Some(time::payload(Utc::now()))),
         // XEP-0092 only when the operator enabled it; otherwise as if unknown.
@@ -196,7 +198,7 @@ async fn answer(
             if shares_presence(shared, owner, &session.jid.to_bare()).await? {
                 match request {
                     Request::DiscoInfo => disco::account_info(payload).map(Some),
-                    Request::DiscoItems => disco::items(payload).map(Some),
+                    Request::DiscoItems => disco::items(payload, &[]).map(Some),
                     _ => Ok(None),
                 }
             } else {

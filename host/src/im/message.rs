@@ -10,6 +10,7 @@ use minidom::Element;
 use super::ImSession;
 use super::error::{Condition, bounce};
 use super::stanza::{Dest, account, send_bytes};
+use crate::plugins::{self, Flow, Hook};
 use crate::router::SessionInfo;
 use crate::server::Shared;
 use crate::storage::StorageError;
@@ -71,6 +72,23 @@ pub(crate) async fn handle(
     message: Element,
     dest: Dest,
 ) -> Result<(), StorageError> {
+    // plugins: the `incoming` hook, for messages to a local account.
+    let recipient = match &dest {
+        Dest::Absent => Some(session.jid.to_bare()),
+        Dest::LocalBare(bare) => Some(bare.clone()),
+        Dest::LocalFull(full) => Some(full.to_bare()),
+        Dest::Remote | Dest::Server | Dest::ServerResource => None,
+    };
+    let message = match recipient {
+        Some(r) if plugins::subscribed(shared, Hook::Incoming, &message) => {
+            match plugins::run_hook(shared, Hook::Incoming, Some(&r), None, message).await {
+                Flow::Continue(m) => m,
+                Flow::Stop => return Ok(()),
+            }
+        }
+        Some(_) | None => message,
+    };
+    // plugins: end.
     let ty = MessageType::of(&message);
     match dest {
         // RFC 6120 §8.1.1.1 / §10.3.3: no `to` means the sender's own bare JID.
@@ -149,29 +167,40 @@ async fn to_bare(
         }
         return Ok(());
     }
-    undeliverable_message(shared, &session.jid, message, ty).await
+    undeliverable_message(shared, &session.jid, bare, message, ty).await
 }
 
 /// A message for an existing local account that no session may receive now: no available
 /// resource with non-negative priority (RFC 6121 §8.5.2.2), or a groupchat/error message to a
 /// bare JID (§8.5.2.1.1).
 ///
-/// **This is the offline hook point.** The offline-storage plugin (issue 4) plugs in here: it
-/// will be offered "normal" and "chat" messages to store for later delivery (§8.5.2.2.1 lets the
-/// server store them) before the fallback below runs. Until then:
+/// **This is the offline hook point.** Plugins subscribed to the `undeliverable` hook (the
+/// offline-storage plugin of issue 4) are offered the message first, with the recipient as the
+/// account (§8.5.2.2.1 lets the server store it); if none takes it, the fallback runs:
 /// - "normal", "chat": `service-unavailable` (§8.5.2.2.1, "return an error");
 /// - "headline": silently dropped (§8.5.2.2.1);
 /// - "groupchat": `service-unavailable` (§8.5.2.1.1, §8.5.2.2.1);
 /// - "error": silently dropped (§8.5.2.2.1; RFC 6120 §8.3.1 rule 1).
 ///
 /// # Errors
-/// None yet; the signature leaves room for the plugin's storage.
+/// None yet: plugin failures are answered per the plugin's fail mode inside the hook.
 pub(crate) async fn undeliverable_message(
     shared: &Shared,
     sender: &FullJid,
+    recipient: &BareJid,
     message: Element,
     ty: MessageType,
 ) -> Result<(), StorageError> {
+    // plugins: the `undeliverable` hook.
+    let message = if plugins::subscribed(shared, Hook::Undeliverable, &message) {
+        match plugins::run_hook(shared, Hook::Undeliverable, Some(recipient), None, message).await {
+            Flow::Continue(m) => m,
+            Flow::Stop => return Ok(()),
+        }
+    } else {
+        message
+    };
+    // plugins: end.
     match ty {
         MessageType::Normal | MessageType::Chat | MessageType::Groupchat => {
             bounce(shared, sender, message, Condition::ServiceUnavailable);

@@ -18,13 +18,15 @@
 //!   `time` (XEP-0202), `version` (XEP-0092).
 
 mod disco;
-mod error;
+// plugins: `error`, `message` and `stanza` are shared with `crate::plugins` (error replies,
+// delivery rules for stanzas plugins send).
+pub(crate) mod error;
 mod iq;
-mod message;
+pub(crate) mod message;
 mod ping;
 mod presence;
 mod roster;
-mod stanza;
+pub(crate) mod stanza;
 mod subscription;
 mod subscription_io;
 mod time;
@@ -35,6 +37,7 @@ use std::collections::HashSet;
 use jid::{FullJid, Jid};
 use minidom::Element;
 
+use crate::plugins::{self, Flow, Hook};
 use crate::server::Shared;
 use error::{Condition, Header, bounce};
 use stanza::{Dest, parse_to, send};
@@ -78,13 +81,42 @@ pub(crate) async fn handle_stanza(
     stanza: Element,
 ) -> Result<(), crate::storage::StorageError> {
     // RFC 6120 §8.3.3.8: an unparsable `to` is jid-malformed.
-    let dest = match parse_to(&stanza) {
-        Ok(to) => Dest::classify(to.as_ref(), &shared.domain),
+    let to = match parse_to(&stanza) {
+        Ok(to) => to,
         Err(()) => {
             bounce(shared, &session.jid, stanza, Condition::JidMalformed);
             return Ok(());
         }
     };
+    // plugins: the `outgoing` hook (a replacement keeps the addresses), then the `service`
+    // hook for stanzas to a plugin's domain.
+    let stanza = if plugins::subscribed(shared, Hook::Outgoing, &stanza) {
+        let account = session.jid.to_bare();
+        let session_jid = session.jid.clone();
+        match plugins::run_hook(
+            shared,
+            Hook::Outgoing,
+            Some(&account),
+            Some(&session_jid),
+            stanza,
+        )
+        .await
+        {
+            Flow::Continue(s) => s,
+            Flow::Stop => return Ok(()),
+        }
+    } else {
+        stanza
+    };
+    let stanza = match &to {
+        Some(to) => match plugins::service(shared, to, stanza).await {
+            Flow::Continue(s) => s,
+            Flow::Stop => return Ok(()),
+        },
+        None => stanza,
+    };
+    // plugins: end.
+    let dest = Dest::classify(to.as_ref(), &shared.domain);
     let header = Header::of(&stanza);
     let result = match stanza.name() {
         "message" => message::handle(shared, session, stanza, dest).await,

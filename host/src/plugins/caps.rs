@@ -1,0 +1,397 @@
+//! The capability interfaces, implemented on [`HostState`].
+//!
+//! Every function first checks the grant (the load-time import check already refuses a plugin
+//! importing an ungranted interface; checking again here means no future shim can skip it), then
+//! validates the guest's input. Guest mistakes are `Ok(Err(error))`; a trap (`Err`) is kept for
+//! host invariants, so a bad argument never kills the instance.
+//!
+//! `kv`, `archive`, `blobs` and `http-outbound` answer `unavailable` for now: the storage side
+//! (issue 3, deliverable 3) is written separately and plugs in here.
+
+use jid::BareJid;
+
+use super::bindings::tessera::plugin::{
+    accounts, archive, blobs, clock, ephemeral, http_outbound, http_types, kv, log, manifest,
+    roster, router, sessions, types,
+};
+use super::instance::HostState;
+use super::route;
+use crate::config::Capability;
+use crate::storage::Subscription;
+
+type Error = types::Error;
+type Guest<T> = wasmtime::Result<Result<T, Error>>;
+
+impl HostState {
+    fn check(&self, cap: Capability) -> Result<(), Error> {
+        if self.plugin.granted(cap) {
+            Ok(())
+        } else {
+            Err(Error::NotGranted)
+        }
+    }
+
+    /// A local account's bare JID, validated against our domain.
+    fn local_user(&self, user: &str) -> Result<BareJid, Error> {
+        let jid = BareJid::new(user).map_err(|e| Error::Invalid(format!("not a JID: {e}")))?;
+        if jid.domain().as_str() != self.plugin.domain || jid.node().is_none() {
+            return Err(Error::Invalid("not a local account JID".to_owned()));
+        }
+        Ok(jid)
+    }
+
+    fn server(&self) -> Result<std::sync::Arc<crate::server::Shared>, Error> {
+        self.plugin
+            .server()
+            .ok_or_else(|| Error::Unavailable("the server is not running yet".to_owned()))
+    }
+
+    fn not_yet<T>(&self, cap: Capability) -> Guest<T> {
+        Ok(self.check(cap).and(Err(Error::Unavailable(format!(
+            "{} is not implemented by this host yet",
+            cap.interface()
+        )))))
+    }
+}
+
+fn storage_error(e: &crate::storage::StorageError) -> Error {
+    tracing::error!(error = %e, "storage failure in a plugin call");
+    Error::Unavailable("storage failure".to_owned())
+}
+
+impl types::Host for HostState {}
+impl manifest::Host for HostState {}
+impl http_types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.check(Capability::Log).is_err() {
+            return Ok(());
+        }
+        // The message is the plugin's own text: plugins must keep content out of it (WIT docs);
+        // we cap its length so a plugin cannot flood the log with a stanza's worth of it.
+        let message: String = message.chars().take(512).collect();
+        let plugin = self.plugin.name.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for HostState {
+    async fn now(&mut self) -> wasmtime::Result<types::Timestamp> {
+        // A host without a clock grant still answers: time is not a secret, and `now` has no
+        // error to return. The import check is what keeps ungranted plugins from importing it.
+        let ms = chrono::Utc::now().timestamp_millis();
+        Ok(u64::try_from(ms).unwrap_or(0))
+    }
+}
+
+impl router::Host for HostState {
+    async fn send(&mut self, xml: String) -> Guest<()> {
+        if let Err(e) = self.check(Capability::Router) {
+            return Ok(Err(e));
+        }
+        let shared = match self.server() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(route::send(&shared, &self.plugin, &xml))
+    }
+}
+
+impl ephemeral::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(match self.check(Capability::Ephemeral) {
+            Ok(()) => self.plugin.ephemeral.get(&key),
+            Err(_) => None,
+        })
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Guest<()> {
+        Ok(self.check(Capability::Ephemeral).and_then(|()| {
+            self.plugin
+                .ephemeral
+                .set(key, value)
+                .map_err(|_| Error::QuotaExceeded)
+        }))
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Guest<bool> {
+        Ok(self.check(Capability::Ephemeral).and_then(|()| {
+            self.plugin
+                .ephemeral
+                .compare_and_swap(key, expected.as_deref(), value)
+                .map_err(|_| Error::QuotaExceeded)
+        }))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
+        Ok(self.check(Capability::Ephemeral).is_ok() && self.plugin.ephemeral.delete(&key))
+    }
+
+    async fn keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Vec<String>> {
+        Ok(match self.check(Capability::Ephemeral) {
+            Ok(()) => self.plugin.ephemeral.keys(&prefix, limit.min(10_000)),
+            Err(_) => Vec::new(),
+        })
+    }
+}
+
+impl accounts::Host for HostState {
+    async fn exists(&mut self, user: String) -> Guest<bool> {
+        let shared = match self
+            .check(Capability::Accounts)
+            .and_then(|()| self.server())
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let jid = match self.local_user(&user) {
+            Ok(j) => j,
+            // A JID that cannot be a local account is not one.
+            Err(_) => return Ok(Ok(false)),
+        };
+        let Some(name) = jid.node() else {
+            return Ok(Ok(false));
+        };
+        Ok(shared
+            .storage
+            .account_exists(name.as_str())
+            .await
+            .map_err(|e| storage_error(&e)))
+    }
+
+    async fn create(&mut self, _username: String, _password: String) -> Guest<String> {
+        // Registration plugins come with issue 4; creating accounts needs the password hashing
+        // and policy checks of `crate::accounts` wired to a plugin-facing API first.
+        self.not_yet(Capability::Accounts)
+    }
+
+    async fn remove(&mut self, _user: String) -> Guest<bool> {
+        self.not_yet(Capability::Accounts)
+    }
+
+    async fn is_admin(&mut self, _user: String) -> wasmtime::Result<bool> {
+        // The operator's config has no administrator list yet, so nobody is one.
+        Ok(false)
+    }
+}
+
+fn wit_subscription(s: Subscription) -> roster::Subscription {
+    match s {
+        Subscription::None => roster::Subscription::None,
+        Subscription::To => roster::Subscription::To,
+        Subscription::From => roster::Subscription::From,
+        Subscription::Both => roster::Subscription::Both,
+    }
+}
+
+impl roster::Host for HostState {
+    async fn items(&mut self, user: String) -> Guest<Vec<roster::Item>> {
+        let (shared, jid) = match self
+            .check(Capability::Roster)
+            .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
+        {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let name = jid
+            .node()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default();
+        Ok(match shared.storage.roster(&name).await {
+            Ok((_, items)) => Ok(items
+                .into_iter()
+                .map(|i| roster::Item {
+                    jid: i.jid.to_string(),
+                    name: i.name,
+                    groups: i.groups,
+                    subscription: wit_subscription(i.subscription),
+                })
+                .collect()),
+            Err(e) => Err(storage_error(&e)),
+        })
+    }
+
+    async fn subscription_of(
+        &mut self,
+        user: String,
+        contact: String,
+    ) -> Guest<roster::Subscription> {
+        let (shared, jid) = match self
+            .check(Capability::Roster)
+            .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
+        {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let contact = match BareJid::new(&contact) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(Error::Invalid(format!("contact is not a JID: {e}")))),
+        };
+        let name = jid
+            .node()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default();
+        Ok(match shared.storage.roster_item(&name, &contact).await {
+            Ok(item) => Ok(item.map_or(roster::Subscription::None, |i| {
+                wit_subscription(i.subscription)
+            })),
+            Err(e) => Err(storage_error(&e)),
+        })
+    }
+}
+
+impl sessions::Host for HostState {
+    async fn list(&mut self, user: String) -> wasmtime::Result<Vec<sessions::Session>> {
+        let (Ok(()), Ok(shared), Ok(jid)) = (
+            self.check(Capability::Sessions),
+            self.server(),
+            self.local_user(&user),
+        ) else {
+            return Ok(Vec::new());
+        };
+        Ok(shared
+            .router
+            .sessions(&jid)
+            .into_iter()
+            .map(|s| sessions::Session {
+                jid: s.jid.to_string(),
+                priority: s.priority,
+            })
+            .collect())
+    }
+}
+
+impl kv::Host for HostState {
+    async fn get(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _key: String,
+    ) -> Guest<Option<Vec<u8>>> {
+        self.not_yet(Capability::Kv)
+    }
+
+    async fn set(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _key: String,
+        _value: Vec<u8>,
+        _expires_at: Option<types::Timestamp>,
+    ) -> Guest<()> {
+        self.not_yet(Capability::Kv)
+    }
+
+    async fn delete(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _key: String,
+    ) -> Guest<bool> {
+        self.not_yet(Capability::Kv)
+    }
+
+    async fn keys(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _prefix: String,
+        _limit: u32,
+    ) -> Guest<Vec<String>> {
+        self.not_yet(Capability::Kv)
+    }
+}
+
+impl archive::Host for HostState {
+    async fn append(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _stream: String,
+        _with: String,
+        _data: String,
+    ) -> Guest<String> {
+        self.not_yet(Capability::Archive)
+    }
+
+    async fn query(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _stream: String,
+        _q: archive::ArchiveQuery,
+    ) -> Guest<archive::Page> {
+        self.not_yet(Capability::Archive)
+    }
+
+    async fn remove(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _stream: String,
+        _start: Option<types::Timestamp>,
+        _end: Option<types::Timestamp>,
+    ) -> Guest<u64> {
+        self.not_yet(Capability::Archive)
+    }
+
+    async fn remove_ids(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _stream: String,
+        _ids: Vec<String>,
+    ) -> Guest<u64> {
+        self.not_yet(Capability::Archive)
+    }
+}
+
+impl blobs::Host for HostState {
+    async fn put(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _name: String,
+        _data: Vec<u8>,
+        _expires_at: Option<types::Timestamp>,
+    ) -> Guest<u64> {
+        self.not_yet(Capability::Blobs)
+    }
+
+    async fn get(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _name: String,
+    ) -> Guest<Option<Vec<u8>>> {
+        self.not_yet(Capability::Blobs)
+    }
+
+    async fn delete(
+        &mut self,
+        _category: String,
+        _owner: types::Owner,
+        _name: String,
+    ) -> Guest<bool> {
+        self.not_yet(Capability::Blobs)
+    }
+}
+
+impl http_outbound::Host for HostState {
+    async fn fetch(&mut self, _req: http_types::Request) -> Guest<http_types::Response> {
+        self.not_yet(Capability::HttpOutbound)
+    }
+}

@@ -1,0 +1,298 @@
+//! The plugin runtime: WebAssembly components (world `tessera:plugin/plugin@0.1.0`) run under
+//! wasmtime with grants, limits and fail modes (DESIGN.md "Plugin model").
+//!
+//! At load each configured plugin is compiled (or taken from the on-disk cache), its imports are
+//! checked against the operator's grants, one instance is created to call `describe` and `init`,
+//! and the manifests are indexed for dispatch. Calls then lease one of a few long-lived
+//! instances per plugin; every call has a memory cap and an epoch deadline with async yield, a
+//! trap discards the instance and counts towards the plugin's circuit breaker, and the plugin's
+//! fail mode decides what happens to the stanza. A reload swaps one plugin's entry in an
+//! immutable [`dispatch::Registry`]; sessions never notice.
+//!
+//! ## Layout
+//! - `bindings`: the one `bindgen!` over `wit/`.
+//! - `engine`: the engine, its epoch ticker, the compile cache (the crate's only `unsafe`).
+//! - `load`: reading, compiling, the import check, `describe` and `init`.
+//! - `instance`: stores, limits, the instance pool, trap classification, the breaker.
+//! - `caps`: the host side of the capability interfaces; `ephemeral` is its shared map.
+//! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
+//! - `dispatch`: the hook index and verdicts; the `service` hook.
+//! - `inspect`: what `tessera plugin inspect` prints.
+
+mod bindings;
+mod caps;
+mod dispatch;
+mod engine;
+mod ephemeral;
+mod inspect;
+mod instance;
+mod load;
+mod route;
+mod wire;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
+
+pub(crate) use bindings::tessera::plugin::manifest::Hook;
+pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
+pub use inspect::{Inspection, inspect};
+
+use crate::config::{Config, PluginConfig};
+use crate::server::Shared;
+use instance::{HostState, ServerLink};
+
+/// A plugin's manifest, as the WIT defines it.
+pub(crate) type Manifest = bindings::tessera::plugin::manifest::Manifest;
+
+/// Why a plugin could not be loaded or reloaded. Every variant names the plugin (by its config
+/// name) so the operator knows which table to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The component file cannot be read.
+    #[error("plugin {plugin}: cannot read {}: {source}", path.display())]
+    Read {
+        /// The plugin.
+        plugin: String,
+        /// Its file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a valid component, or not one of this API version.
+    #[error("plugin {plugin}: not a loadable component: {message}")]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// It imports a capability the operator did not grant.
+    #[error(
+        "plugin {plugin} imports the `{interface}` capability, which is not granted \
+         (add \"{interface}\" to plugins.{plugin}.grants to allow it)"
+    )]
+    NotGranted {
+        /// The plugin.
+        plugin: String,
+        /// The WIT interface, e.g. `accounts`.
+        interface: String,
+    },
+    /// It imports something this host does not provide (another API version, sockets…).
+    #[error("plugin {plugin} imports `{import}`, which this server does not provide")]
+    UnknownImport {
+        /// The plugin.
+        plugin: String,
+        /// The import's full name.
+        import: String,
+    },
+    /// `describe` or `init` trapped (or timed out).
+    #[error("plugin {plugin}: {what} trapped: {message}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// Which call.
+        what: &'static str,
+        /// The trap.
+        message: String,
+    },
+    /// `init` refused the operator's config.
+    #[error("plugin {plugin} refused its configuration (plugins.{plugin}.config): {message}")]
+    Init {
+        /// The plugin.
+        plugin: String,
+        /// The plugin's explanation.
+        message: String,
+    },
+    /// The manifest is unusable on its own.
+    #[error("plugin {plugin}: invalid manifest: {problem}")]
+    Manifest {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Two plugins claim the same name, service or IQ payload.
+    #[error("plugins {first} and {second} both claim {what}")]
+    Clash {
+        /// What both claim.
+        what: String,
+        /// The plugin loaded first.
+        first: String,
+        /// The other one.
+        second: String,
+    },
+    /// No plugin of that name is configured.
+    #[error("no plugin named {0} is configured")]
+    NotConfigured(String),
+    /// The runtime itself could not start.
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
+}
+
+/// What every plugin shares: the engine, the linker, where compiled code is cached.
+pub(crate) struct Runtime {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) linker: wasmtime::component::Linker<HostState>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) server: ServerLink,
+    pub(crate) domain: String,
+}
+
+impl Runtime {
+    fn new(cache_dir: Option<PathBuf>, domain: String) -> Result<Self, PluginError> {
+        let rt = |e: wasmtime::Error| PluginError::Runtime(instance::chain(&e));
+        let engine = engine::engine().map_err(rt)?;
+        let linker = load::linker(&engine).map_err(rt)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            server: ServerLink::default(),
+            domain,
+        })
+    }
+}
+
+struct Inner {
+    runtime: Runtime,
+    configs: Vec<PluginConfig>,
+    registry: RwLock<Arc<dispatch::Registry>>,
+    /// One reload at a time, so two reloads cannot both swap from the same old registry.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// The loaded plugins. Cheap to clone; every clone is the same set.
+#[derive(Clone)]
+pub struct Plugins {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins")
+            .field("loaded", &self.names())
+            .finish()
+    }
+}
+
+impl Plugins {
+    /// Loads every plugin in `config.plugins`, in order. With none configured no engine is
+    /// built and no thread started.
+    ///
+    /// # Errors
+    /// The first plugin that cannot be loaded, or a clash between two of them.
+    pub(crate) async fn load(config: &Config) -> Result<Self, PluginError> {
+        let runtime = Runtime::new(
+            Some(config.data_dir.join("plugin-cache")),
+            config.domain.clone(),
+        )?;
+        if !config.plugins.is_empty() {
+            engine::start_ticker(&runtime.engine)
+                .map_err(|e| PluginError::Runtime(format!("cannot start the epoch ticker: {e}")))?;
+        }
+        let mut loaded = Vec::with_capacity(config.plugins.len());
+        for pc in &config.plugins {
+            let p = load::load(&runtime, pc.clone(), None).await?;
+            tracing::info!(
+                plugin = p.name(),
+                version = %p.manifest.version,
+                imports = ?p.imports,
+                "plugin loaded"
+            );
+            loaded.push(Arc::new(p));
+        }
+        let registry = dispatch::Registry::build(loaded)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                runtime,
+                configs: config.plugins.clone(),
+                registry: RwLock::new(Arc::new(registry)),
+                reloading: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Connects host functions to the running server (they answer `unavailable` before).
+    pub(crate) fn attach(&self, shared: Weak<Shared>) {
+        let _ = self.inner.runtime.server.set(shared);
+    }
+
+    pub(crate) fn registry(&self) -> Arc<dispatch::Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The loaded plugins' config names, in load order.
+    pub fn names(&self) -> Vec<String> {
+        self.registry()
+            .plugins
+            .iter()
+            .map(|p| p.name().to_owned())
+            .collect()
+    }
+
+    /// Whether the named plugin was disabled by its circuit breaker (`None`: not loaded).
+    pub fn is_disabled(&self, name: &str) -> Option<bool> {
+        self.registry()
+            .plugins
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.is_disabled())
+    }
+
+    /// The domains plugins serve (`echo.localhost`), sorted.
+    pub fn service_domains(&self) -> Vec<String> {
+        self.registry().service_domains(&self.inner.runtime.domain)
+    }
+
+    /// Reloads one plugin from its file: compiles (or takes from the cache) the file as it is
+    /// now, checks it and calls `describe` and `init`, then swaps it in. Calls in flight finish
+    /// on the old instances; client sessions are untouched; the plugin's `ephemeral` state is
+    /// kept; a disabled plugin is enabled again. On error the old plugin stays.
+    ///
+    /// # Errors
+    /// As for loading, or [`PluginError::NotConfigured`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is swapped until the new plugin is fully loaded.
+    pub async fn reload(&self, name: &str) -> Result<(), PluginError> {
+        let config = self
+            .inner
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| PluginError::NotConfigured(name.to_owned()))?
+            .clone();
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let old = self.registry();
+        let position = old.plugins.iter().position(|p| p.name() == name);
+        let ephemeral = position.map(|i| old.plugins[i].ctx.ephemeral.clone());
+        let new = Arc::new(load::load(&self.inner.runtime, config, ephemeral).await?);
+        let mut plugins = old.plugins.clone();
+        match position {
+            Some(i) => plugins[i] = new,
+            None => plugins.push(new),
+        }
+        let registry = Arc::new(dispatch::Registry::build(plugins)?);
+        *self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+        tracing::info!(plugin = name, "plugin reloaded");
+        Ok(())
+    }
+
+    /// Reloads every configured plugin (SIGHUP); a failure is logged and keeps the old one.
+    pub async fn reload_all(&self) {
+        for config in &self.inner.configs {
+            if let Err(error) = self.reload(&config.name).await {
+                tracing::error!(plugin = %config.name, %error, "plugin reload failed; keeping the old one");
+            }
+        }
+    }
+}

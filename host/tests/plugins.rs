@@ -1,0 +1,473 @@
+//! The plugin runtime with real components (`tests/plugins/*`, built for wasm32-wasip2) in a
+//! real server on `127.0.0.1:0`, driven by a small raw client: echo answers; a looping plugin is
+//! stopped at its deadline while other sessions keep chatting; a memory hog is stopped; a plugin
+//! importing an ungranted capability is refused at load; a trapped instance is replaced; the
+//! circuit breaker disables a crashing plugin; a reload keeps sessions.
+//!
+//! The fixtures are built on first use into this test's target directory, unless
+//! `TESSERA_PLUGIN_FIXTURES` names a directory that already holds `fixture_<name>.wasm`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use minidom::Element;
+use tessera::{Config, Server};
+use tessera_sasl::{Mechanism, ScramClient};
+use tessera_xml::{Event, Limits, StreamParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+// ---- fixtures ----
+
+fn build_fixtures() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("TESSERA_PLUGIN_FIXTURES") {
+        return Ok(PathBuf::from(dir));
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/Cargo.toml");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-fixtures");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .context("running cargo for the fixture plugins")?;
+    anyhow::ensure!(status.success(), "building the fixture plugins failed");
+    Ok(target.join("wasm32-wasip2/release"))
+}
+
+/// The path of a fixture component.
+fn fixture(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_fixtures().expect("fixture plugins build"))
+        .join(format!("fixture_{name}.wasm"))
+}
+
+// ---- server ----
+
+struct TestServer {
+    addr: std::net::SocketAddr,
+    plugins: tessera::plugins::Plugins,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Kept alive for the server's files (and read by the cache check).
+    _dir: tempfile::TempDir,
+}
+
+/// The config for a server on a free port, plaintext (these tests are about plugins, not TLS),
+/// with `plugins` appended.
+fn config(dir: &Path, plugins: &str) -> anyhow::Result<Config> {
+    Ok(Config::from_toml_str(&format!(
+        "data_dir = {data:?}\n\
+         [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
+         [tls]\nrequire_encryption = false\n\
+         [sasl]\nscram_iterations = 4096\n\
+         {plugins}",
+        data = dir.join("data"),
+    ))?)
+}
+
+/// `[plugins.NAME]` for a fixture.
+fn plugin(name: &str, extra: &str) -> String {
+    format!("[plugins.{name}]\npath = {:?}\n{extra}\n", fixture(name))
+}
+
+impl TestServer {
+    async fn start(plugins: &str) -> anyhow::Result<Self> {
+        // Logs go to the test's captured output (shown for a failing test).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("tessera=info")
+            .try_init();
+        let dir = tempfile::tempdir()?;
+        let server = Server::bind(config(dir.path(), plugins)?).await?;
+        for user in ["alice", "bob", "carol"] {
+            tessera::accounts::add(server.storage(), server.config(), user, "pw").await?;
+        }
+        let addr = *server.addrs().c2s.first().context("no listener")?;
+        let plugins = server.plugins();
+        let stop = server.shutdown_token();
+        let task = tokio::spawn(server.run());
+        Ok(Self {
+            addr,
+            plugins,
+            stop,
+            task,
+            _dir: dir,
+        })
+    }
+
+    async fn login(&self, user: &str) -> anyhow::Result<Client> {
+        Client::login(self.addr, user).await
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await?
+    }
+}
+
+// ---- client ----
+
+/// A minimal plaintext client: SCRAM-SHA-256, bind, initial presence.
+struct Client {
+    io: TcpStream,
+    parser: StreamParser,
+    jid: String,
+}
+
+impl Client {
+    async fn login(addr: std::net::SocketAddr, user: &str) -> anyhow::Result<Self> {
+        let io = TcpStream::connect(addr).await?;
+        let mut c = Self {
+            io,
+            parser: StreamParser::new(Limits::default()),
+            jid: String::new(),
+        };
+        c.send(HEADER).await?;
+        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
+        c.next().await?; // features
+        let mut scram = ScramClient::new(Mechanism::ScramSha256, user, "pw", None)?;
+        let first = tessera_sasl::encode_payload(&scram.client_first());
+        c.send(&format!(
+            "<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{first}</auth>"
+        ))
+        .await?;
+        let challenge = c.next().await?;
+        let server_first = tessera_sasl::decode_payload(&challenge.text())?;
+        let fin = tessera_sasl::encode_payload(&scram.handle_server_first(&server_first)?);
+        c.send(&format!("<response xmlns='{SASL}'>{fin}</response>"))
+            .await?;
+        let success = c.next().await?;
+        anyhow::ensure!(success.name() == "success", "login as {user} failed");
+        c.parser.reset(true);
+        c.send(HEADER).await?;
+        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
+        c.next().await?; // features
+        c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await?;
+        let bound = c.next().await?;
+        c.jid = bound
+            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
+            .map(Element::text)
+            .context("bind result has no jid")?;
+        c.send("<presence/>").await?;
+        // Our own presence comes back (RFC 6121 §4.2.2); nothing else is subscribed.
+        c.next_named("presence").await?;
+        Ok(c)
+    }
+
+    async fn send(&mut self, s: &str) -> anyhow::Result<()> {
+        self.io.write_all(s.as_bytes()).await?;
+        Ok(self.io.flush().await?)
+    }
+
+    async fn event(&mut self) -> anyhow::Result<Event> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(ev) = self.parser.next_event()? {
+                return Ok(ev);
+            }
+            let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf))
+                .await
+                .context("timed out waiting for the server")??;
+            if n == 0 {
+                bail!("server closed the connection");
+            }
+            self.parser.feed(&buf[..n]);
+        }
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Element> {
+        match self.event().await? {
+            Event::Stanza(el) => Ok(el),
+            other => bail!("expected an element, got {other:?}"),
+        }
+    }
+
+    /// The next stanza named `name`, skipping others (presence from contacts, say).
+    async fn next_named(&mut self, name: &str) -> anyhow::Result<Element> {
+        loop {
+            let el = self.next().await?;
+            if el.name() == name {
+                return Ok(el);
+            }
+        }
+    }
+
+    async fn chat(&mut self, to: &str, body: &str) -> anyhow::Result<()> {
+        self.send(&format!(
+            "<message to='{to}' type='chat' id='m'><body>{body}</body></message>"
+        ))
+        .await
+    }
+}
+
+fn body(el: &Element) -> Option<String> {
+    el.get_child("body", "jabber:client").map(Element::text)
+}
+
+/// The stanza error condition of an error reply.
+fn condition(el: &Element) -> Option<String> {
+    let error = el.get_child("error", "jabber:client")?;
+    error
+        .children()
+        .find(|c| c.ns() == STANZAS && c.name() != "text")
+        .map(|c| c.name().to_owned())
+}
+
+// ---- tests ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_answers_a_client_and_is_listed_in_disco() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router\", \"ephemeral\"]",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+
+    alice.chat("echo.localhost", "hello &amp; welcome").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(reply.attr("from"), Some("echo.localhost"));
+    assert_eq!(reply.attr("to"), Some(alice.jid.as_str()));
+    assert_eq!(body(&reply).as_deref(), Some("echo 1: hello & welcome"));
+
+    // Any JID under the service domain reaches it, and it may answer as that JID.
+    alice.chat("bot@echo.localhost/x", "again").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(reply.attr("from"), Some("bot@echo.localhost/x"));
+    assert_eq!(body(&reply).as_deref(), Some("echo 2: again"));
+
+    // The plugin's error verdict reaches the client as a stanza error.
+    alice
+        .send("<iq type='get' id='v' to='echo.localhost'><query xmlns='jabber:iq:version'/></iq>")
+        .await?;
+    let iq = alice.next_named("iq").await?;
+    assert_eq!(iq.attr("type"), Some("error"));
+    assert_eq!(condition(&iq).as_deref(), Some("feature-not-implemented"));
+
+    // XEP-0030: the server's items list the service.
+    alice
+        .send("<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+        .await?;
+    let items = alice.next_named("iq").await?;
+    let jids: Vec<_> = items
+        .get_child("query", "http://jabber.org/protocol/disco#items")
+        .context("items query")?
+        .children()
+        .filter_map(|i| i.attr("jid").map(str::to_owned))
+        .collect();
+    assert_eq!(jids, ["echo.localhost"]);
+
+    // An unserved subdomain is still not ours.
+    alice.chat("nobody.localhost", "x").await?;
+    let bounce = alice.next_named("message").await?;
+    assert_eq!(
+        condition(&bounce).as_deref(),
+        Some("remote-server-not-found")
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looper_is_stopped_at_its_deadline_while_others_keep_chatting() -> anyhow::Result<()> {
+    let server =
+        TestServer::start(&plugin("looper", "timeout = \"1500ms\"\ninstances = 1")).await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    let mut carol = server.login("carol").await?;
+    let bob_jid = bob.jid.clone();
+    let carol_jid = carol.jid.clone();
+
+    let started = Instant::now();
+    alice.chat("looper.localhost", "spin").await?;
+    // While the guest spins (it yields at every epoch tick), bob and carol chat.
+    for i in 0..5 {
+        bob.chat(&carol_jid, &format!("ping {i}")).await?;
+        let m = carol.next_named("message").await?;
+        assert_eq!(body(&m), Some(format!("ping {i}")));
+        carol.chat(&bob_jid, &format!("pong {i}")).await?;
+        let m = bob.next_named("message").await?;
+        assert_eq!(body(&m), Some(format!("pong {i}")));
+    }
+    let chatted = started.elapsed();
+    let reply = alice.next_named("message").await?;
+    let stopped = started.elapsed();
+    assert_eq!(reply.attr("type"), Some("error"));
+    assert_eq!(condition(&reply).as_deref(), Some("internal-server-error"));
+    assert!(
+        chatted < Duration::from_millis(1500),
+        "others waited for the looping guest ({chatted:?})"
+    );
+    assert!(
+        stopped >= Duration::from_millis(1500) && stopped < Duration::from_secs(5),
+        "stopped after {stopped:?}"
+    );
+    assert_eq!(server.plugins.is_disabled("looper"), Some(false));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hog_is_stopped_at_its_memory_cap() -> anyhow::Result<()> {
+    let plugins = plugin("hog", "memory = \"16MiB\"\ntimeout = \"5s\"")
+        + &plugin("echo", "grants = [\"log\", \"router\", \"ephemeral\"]");
+    let server = TestServer::start(&plugins).await?;
+    let mut alice = server.login("alice").await?;
+    let started = Instant::now();
+    alice.chat("hog.localhost", "eat").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(condition(&reply).as_deref(), Some("internal-server-error"));
+    // Stopped by the cap, long before the deadline.
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The server and the other plugin carry on.
+    alice.chat("echo.localhost", "still here").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(body(&reply).as_deref(), Some("echo 1: still here"));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greedy_is_refused_at_load_naming_plugin_and_interface() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let err = Server::bind(config(dir.path(), &plugin("greedy", "grants = [\"log\"]"))?)
+        .await
+        .err()
+        .context("greedy was loaded without the accounts grant")?;
+    let message = format!("{err:#}");
+    assert!(message.contains("plugin greedy"), "{message}");
+    assert!(message.contains("`accounts`"), "{message}");
+
+    // Granted, it loads.
+    let dir = tempfile::tempdir()?;
+    let server = Server::bind(config(
+        dir.path(),
+        &plugin("greedy", "grants = [\"accounts\"]"),
+    )?)
+    .await?;
+    assert_eq!(server.plugins().names(), ["greedy"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trapped_instance_is_replaced_and_the_next_stanza_served() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router\", \"ephemeral\"]\ninstances = 1",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+    alice.chat("echo.localhost", "crash").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(condition(&reply).as_deref(), Some("internal-server-error"));
+    alice.chat("echo.localhost", "after").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(body(&reply).as_deref(), Some("echo 1: after"));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_disables_and_reload_restores() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router\", \"ephemeral\"]\nmax_traps = 2",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+    for _ in 0..2 {
+        alice.chat("echo.localhost", "crash").await?;
+        let reply = alice.next_named("message").await?;
+        assert_eq!(condition(&reply).as_deref(), Some("internal-server-error"));
+    }
+    assert_eq!(server.plugins.is_disabled("echo"), Some(true));
+    alice.chat("echo.localhost", "anyone?").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(condition(&reply).as_deref(), Some("service-unavailable"));
+
+    server.plugins.reload("echo").await?;
+    assert_eq!(server.plugins.is_disabled("echo"), Some(false));
+    alice.chat("echo.localhost", "back").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(body(&reply).as_deref(), Some("echo 1: back"));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_sessions_and_ephemeral_state() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router\", \"ephemeral\"]",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    alice.chat("echo.localhost", "one").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(body(&reply).as_deref(), Some("echo 1: one"));
+
+    // Compiled once, cached on disk (digest + compatibility hash); the reload loads the cache.
+    let cache = server._dir.path().join("data/plugin-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one compiled component in {}",
+        cache.display()
+    );
+    server.plugins.reload("echo").await?;
+    assert!(matches!(
+        server.plugins.reload("nonesuch").await,
+        Err(tessera::plugins::PluginError::NotConfigured(_))
+    ));
+
+    alice.chat("echo.localhost", "two").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(body(&reply).as_deref(), Some("echo 2: two"));
+    let bob_jid = bob.jid.clone();
+    alice.chat(&bob_jid, "still connected").await?;
+    let m = bob.next_named("message").await?;
+    assert_eq!(body(&m).as_deref(), Some("still connected"));
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_reports_the_manifest_and_imports() -> anyhow::Result<()> {
+    let echo = tessera::plugins::inspect(&fixture("echo")).await?;
+    assert_eq!(echo.name, "echo");
+    assert_eq!(echo.version, "0.1.0");
+    assert_eq!(echo.api_version, "0.1.0");
+    let mut caps = echo.capabilities.clone();
+    caps.sort();
+    assert_eq!(caps, ["ephemeral", "log", "router"]);
+    assert_eq!(echo.services, ["echo"]);
+    assert_eq!(
+        echo.subscriptions,
+        [
+            "service message * (priority 0)",
+            "service iq * (priority 0)"
+        ]
+    );
+    let text = echo.to_string();
+    assert!(text.contains("capabilities:"), "{text}");
+    let greedy = tessera::plugins::inspect(&fixture("greedy")).await?;
+    assert_eq!(greedy.capabilities, ["accounts"]);
+    Ok(())
+}

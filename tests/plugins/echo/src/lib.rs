@@ -1,0 +1,140 @@
+//! `echo`: a minimal service plugin. Serves `echo.<domain>`; a chat or normal message sent to it
+//! (or to any JID under it) comes back from that JID with the body prefixed by a counter kept in
+//! `ephemeral`, so the count survives instance replacement. A body of `crash` panics (a trap, to
+//! test that the host replaces the instance); an IQ gets `feature-not-implemented` as a verdict.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "plugin",
+});
+
+use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
+use tessera::plugin::http_types::{Request, Response};
+use tessera::plugin::manifest::{Hook, Manifest, Subscription};
+use tessera::plugin::types::{ErrorType, Stanza, StanzaError, StanzaKind};
+use tessera::plugin::{ephemeral, log, router};
+
+struct Echo;
+
+/// The text between `<body…>` and `</body>`, still escaped (it goes back out as it came).
+fn body(xml: &str) -> Option<&str> {
+    let start = xml.find("<body")?;
+    let open_end = start + xml[start..].find('>')? + 1;
+    if xml[..open_end].ends_with("/>") {
+        return Some("");
+    }
+    let close = open_end + xml[open_end..].find("</body>")?;
+    Some(&xml[open_end..close])
+}
+
+/// Bumps the shared counter with compare-and-swap (instances may race).
+fn next_count() -> u64 {
+    loop {
+        let old = ephemeral::get("count");
+        let n = old
+            .as_deref()
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_be_bytes)
+            + 1;
+        match ephemeral::compare_and_swap("count", old.as_deref(), &n.to_be_bytes()) {
+            Ok(true) => return n,
+            Ok(false) => continue,
+            Err(_) => return 0,
+        }
+    }
+}
+
+fn attr_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+}
+
+impl Guest for Echo {
+    fn describe() -> Manifest {
+        let sub = |kind| Subscription {
+            hook: Hook::Service,
+            kind,
+            payload: None,
+            priority: 0,
+        };
+        Manifest {
+            name: "echo".into(),
+            version: "0.1.0".into(),
+            subscriptions: vec![sub(StanzaKind::Message), sub(StanzaKind::Iq)],
+            iq_handlers: vec![],
+            features: vec![],
+            identities: vec![],
+            services: vec!["echo".into()],
+            commands: vec![],
+            http_routes: vec![],
+            timers: vec![],
+            data: vec![],
+        }
+    }
+
+    fn init(config: String) -> Result<(), String> {
+        if config.contains("refuse") {
+            return Err("refuse: this fixture was told to refuse".into());
+        }
+        log::log(log::Level::Info, "echo ready");
+        Ok(())
+    }
+
+    fn on_stanza(_ctx: StanzaContext, stanza: Stanza) -> Verdict {
+        match stanza.kind {
+            StanzaKind::Message => {}
+            StanzaKind::Iq => {
+                return Verdict::Error(StanzaError {
+                    type_: ErrorType::Cancel,
+                    condition: "feature-not-implemented".into(),
+                    text: None,
+                });
+            }
+            StanzaKind::Presence => return Verdict::Pass,
+        }
+        if stanza.type_ == "error" {
+            return Verdict::Drop;
+        }
+        let Some(text) = body(&stanza.xml) else {
+            return Verdict::Drop;
+        };
+        if text == "crash" {
+            panic!("asked to crash");
+        }
+        let n = next_count();
+        let reply = format!(
+            "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>echo {n}: {text}</body></message>",
+            attr_escape(&stanza.to),
+            attr_escape(&stanza.from),
+        );
+        match router::send(&reply) {
+            Ok(()) => Verdict::Handled,
+            Err(_) => Verdict::Error(StanzaError {
+                type_: ErrorType::Wait,
+                condition: "internal-server-error".into(),
+                text: None,
+            }),
+        }
+    }
+
+    fn on_event(_event: Event) {}
+
+    fn on_command(_req: CommandRequest) -> Result<String, StanzaError> {
+        Err(StanzaError {
+            type_: ErrorType::Cancel,
+            condition: "item-not-found".into(),
+            text: None,
+        })
+    }
+
+    fn on_http(_req: Request) -> Response {
+        Response {
+            status: 404,
+            headers: vec![],
+            body: vec![],
+        }
+    }
+}
+
+export!(Echo);
