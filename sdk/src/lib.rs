@@ -110,7 +110,17 @@ pub mod bindings {
 /// call borrows it. Natively the macro expands to nothing, so the same crate also builds and
 /// unit-tests on the host target.
 ///
-/// ```ignore
+/// ```
+/// # use tessera_sdk::{Manifest, Plugin};
+/// #[derive(Default)]
+/// struct EchoBot;
+///
+/// impl Plugin for EchoBot {
+///     fn describe(&self) -> Manifest {
+///         Manifest::new("echo-bot", "0.1.0")
+///     }
+/// }
+///
 /// tessera_sdk::export_plugin!(EchoBot);
 /// ```
 #[macro_export]
