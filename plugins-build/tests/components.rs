@@ -1,0 +1,85 @@
+//! The components the build script produced: they exist, are components, and import exactly
+//! the capabilities their manifests need.
+
+use std::collections::BTreeSet;
+
+use wasmparser::{Parser, Payload};
+
+/// The top-level import names of a component.
+fn component_imports(path: &str) -> BTreeSet<String> {
+    let bytes = std::fs::read(path).expect("component exists");
+    assert!(Parser::is_component(&bytes), "{path} is a component");
+    let mut depth = 0usize;
+    let mut names = BTreeSet::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload.expect("component parses") {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    names.insert(import.expect("import parses").name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The `tessera:plugin` interfaces a component imports, without the package and version.
+fn tessera_imports(path: &str) -> BTreeSet<String> {
+    component_imports(path)
+        .into_iter()
+        .filter_map(|n| {
+            n.strip_prefix("tessera:plugin/")
+                .map(|i| i.split('@').next().unwrap_or(i).to_owned())
+        })
+        .collect()
+}
+
+/// Type-only interfaces: importing them grants nothing (they hold the records `handler` uses).
+const TYPE_ONLY: [&str; 3] = ["types", "manifest", "http-types"];
+
+#[test]
+fn echo_bot_imports_only_log_and_router() {
+    let capabilities: BTreeSet<String> = tessera_imports(plugins_build::ECHO_BOT)
+        .into_iter()
+        .filter(|i| !TYPE_ONLY.contains(&i.as_str()))
+        .collect();
+    assert_eq!(
+        capabilities,
+        BTreeSet::from(["log".to_owned(), "router".to_owned()])
+    );
+}
+
+#[test]
+fn every_plugin_is_a_component_in_all() {
+    assert!(!plugins_build::ALL.is_empty());
+    for (name, path) in plugins_build::ALL {
+        let imports = component_imports(path);
+        assert!(
+            imports
+                .iter()
+                .all(|i| i.starts_with("tessera:plugin/") || i.starts_with("wasi:")),
+            "{name} imports only tessera and WASI interfaces: {imports:?}"
+        );
+    }
+}
+
+// One line per plugin, at compile time: a new plugin crate without an entry here still
+// compiles, but `foreach_plugin!` makes its constant reachable by name.
+macro_rules! assert_listed {
+    ($krate:ident, $konst:ident) => {
+        assert!(
+            plugins_build::ALL
+                .iter()
+                .any(|(_, p)| *p == plugins_build::$konst),
+            stringify!($krate)
+        );
+    };
+}
+
+#[test]
+fn foreach_plugin_names_every_constant() {
+    plugins_build::foreach_plugin!(assert_listed);
+}
