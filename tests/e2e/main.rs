@@ -22,6 +22,7 @@
 mod abuse;
 mod auth;
 mod im;
+mod plugins;
 mod roster;
 mod services;
 mod session;
