@@ -7,7 +7,7 @@
 //! instances per plugin; every call has a memory cap and an epoch deadline with async yield, a
 //! trap discards the instance and counts towards the plugin's circuit breaker, and the plugin's
 //! fail mode decides what happens to the stanza. A reload swaps one plugin's entry in an
-//! immutable [`dispatch::Registry`]; sessions never notice.
+//! immutable `dispatch::Registry`; sessions never notice.
 //!
 //! ## Layout
 //! - `bindings`: the one `bindgen!` over `wit/`.
