@@ -17,7 +17,10 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             toml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "toml") {
+        } else if path.extension().is_some_and(|e| e == "toml")
+            // Example plugins live under examples/ too; their Cargo manifests are not configs.
+            && path.file_name().is_none_or(|n| n != "Cargo.toml")
+        {
             out.push(path);
         }
     }
