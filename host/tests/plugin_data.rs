@@ -3,129 +3,16 @@
 //! when `TESSERA_TEST_POSTGRES_URL` is set (`eval "$(.ci/postgres.sh)"`), one schema per test.
 //! Without the URL the PostgreSQL runs say why they skip, unless `TESSERA_REQUIRE_POSTGRES=1`.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jid::{BareJid, Jid};
-use sqlx::{Connection as _, PgConnection, PgPool, SqlitePool};
-use tempfile::TempDir;
-use tessera::config::StorageConfig;
 use tessera::storage::{ArchiveQuery, NewEntry, Owner, Page, Storage, StorageError};
 use tessera_sasl::{Credentials, HashAlg, ScramKeys};
 
+mod common;
+use common::TestDb;
+
 // ---- harness ----
-
-/// A fresh database behind a [`Storage`], plus a raw pool to check rows are really gone.
-struct TestDb {
-    storage: Storage,
-    raw: Raw,
-    _dir: Option<TempDir>,
-    schema: Option<(String, String)>,
-}
-
-enum Raw {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("tessera.db");
-        let storage = Storage::open(&StorageConfig::Sqlite { path: path.clone() })
-            .await
-            .expect("open sqlite");
-        let raw = SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("raw sqlite pool");
-        Self {
-            storage,
-            raw: Raw::Sqlite(raw),
-            _dir: Some(dir),
-            schema: None,
-        }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let base = postgres_url()?;
-        let schema = fresh_schema_name();
-        let mut admin = PgConnection::connect(&base)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create schema");
-        admin.close().await.expect("close admin connection");
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
-        let storage = Storage::open(&StorageConfig::Postgres {
-            url: url.clone(),
-            max_connections: 4,
-        })
-        .await
-        .expect("open postgres");
-        let raw = PgPool::connect(&url).await.expect("raw postgres pool");
-        Some(Self {
-            storage,
-            raw: Raw::Postgres(raw),
-            _dir: None,
-            schema: Some((base, schema)),
-        })
-    }
-
-    /// Rows in a plugin-data table, expired or not: what is physically stored.
-    async fn rows(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        match &self.raw {
-            Raw::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-            Raw::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await,
-        }
-        .unwrap_or_else(|e| panic!("raw count failed: {e}"))
-    }
-
-    async fn finish(self) {
-        self.storage.close().await;
-        match self.raw {
-            Raw::Sqlite(pool) => pool.close().await,
-            Raw::Postgres(pool) => pool.close().await,
-        }
-        if let Some((base, schema)) = self.schema {
-            let mut admin = PgConnection::connect(&base).await.expect("reconnect");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&mut admin)
-                .await
-                .expect("drop schema");
-        }
-    }
-}
-
-#[allow(clippy::print_stderr, reason = "tests say why they skip")]
-fn postgres_url() -> Option<String> {
-    match std::env::var("TESSERA_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("TESSERA_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-            panic!("TESSERA_REQUIRE_POSTGRES=1 but TESSERA_TEST_POSTGRES_URL is not set")
-        }
-        _ => {
-            eprintln!(
-                "skipping the PostgreSQL run: TESSERA_TEST_POSTGRES_URL is not set \
-                 (eval \"$(.ci/postgres.sh)\" starts a throwaway cluster)"
-            );
-            None
-        }
-    }
-}
-
-fn fresh_schema_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("tessera_pdata_{}_{nanos}_{n}", std::process::id())
-}
 
 /// Runs each test with a `&TestDb` on both backends.
 macro_rules! suite {

@@ -8,135 +8,17 @@
 //! tests run in parallel and reruns never collide.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jid::BareJid;
-use sqlx::{Connection as _, PgConnection, PgPool, SqlitePool};
-use tempfile::TempDir;
+use sqlx::SqlitePool;
 use tessera::config::StorageConfig;
 use tessera::storage::{RosterItem, Storage, StorageError, Subscription};
 use tessera_sasl::{Credentials, HashAlg, ScramKeys};
 
+mod common;
+use common::TestDb;
+
 // ---- harness ----
-
-/// A fresh database behind a [`Storage`], plus a raw pool onto the same tables.
-struct TestDb {
-    storage: Storage,
-    raw: Raw,
-    // Kept alive for the test: the SQLite file's directory, or the PostgreSQL schema to drop.
-    _dir: Option<TempDir>,
-    schema: Option<(String, String)>,
-}
-
-enum Raw {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // A missing parent directory: `open` must create it.
-        let path = dir.path().join("data").join("tessera.db");
-        let storage = Storage::open(&StorageConfig::Sqlite { path: path.clone() })
-            .await
-            .expect("open sqlite");
-        let raw = SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("raw sqlite pool");
-        Self {
-            storage,
-            raw: Raw::Sqlite(raw),
-            _dir: Some(dir),
-            schema: None,
-        }
-    }
-
-    /// `None` (after saying why) when no PostgreSQL is configured and none is required.
-    async fn postgres() -> Option<Self> {
-        let base = postgres_url()?;
-        let schema = fresh_schema_name();
-        let mut admin = PgConnection::connect(&base)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await
-            .expect("create schema");
-        admin.close().await.expect("close admin connection");
-
-        // Every connection of the pool starts with this schema first on its search path, so the
-        // migrations and all queries land in it.
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={schema}");
-        let storage = Storage::open(&StorageConfig::Postgres {
-            url: url.clone(),
-            max_connections: 4,
-        })
-        .await
-        .expect("open postgres");
-        let raw = PgPool::connect(&url).await.expect("raw postgres pool");
-        Some(Self {
-            storage,
-            raw: Raw::Postgres(raw),
-            _dir: None,
-            schema: Some((base, schema)),
-        })
-    }
-
-    /// Runs SQL behind the facade's back.
-    async fn exec(&self, sql: &str) {
-        match &self.raw {
-            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        }
-        .unwrap_or_else(|e| panic!("raw SQL failed: {e}"));
-    }
-
-    async fn finish(self) {
-        self.storage.close().await;
-        match self.raw {
-            Raw::Sqlite(pool) => pool.close().await,
-            Raw::Postgres(pool) => pool.close().await,
-        }
-        if let Some((base, schema)) = self.schema {
-            let mut admin = PgConnection::connect(&base).await.expect("reconnect");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&mut admin)
-                .await
-                .expect("drop schema");
-        }
-    }
-}
-
-#[allow(clippy::print_stderr, reason = "tests say why they skip")]
-fn postgres_url() -> Option<String> {
-    match std::env::var("TESSERA_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("TESSERA_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-            panic!("TESSERA_REQUIRE_POSTGRES=1 but TESSERA_TEST_POSTGRES_URL is not set")
-        }
-        _ => {
-            eprintln!(
-                "skipping the PostgreSQL run: TESSERA_TEST_POSTGRES_URL is not set \
-                 (eval \"$(.ci/postgres.sh)\" starts a throwaway cluster)"
-            );
-            None
-        }
-    }
-}
-
-/// Unique across tests in this process (the counter) and across runs (pid and clock).
-fn fresh_schema_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("tessera_test_{}_{nanos}_{n}", std::process::id())
-}
 
 /// Runs each `storage` test with `&Storage` and each `raw` test with `&TestDb`, on both backends.
 macro_rules! suite {
