@@ -172,6 +172,8 @@ impl Server {
                 tracker.clone(),
             ));
         }
+        // Plugin data retention (DESIGN.md "Privacy engine"), stopped with the server.
+        tracker.spawn(shared.plugins.clone().run_gc(shutdown.clone()));
         tracing::info!(
             domain = %shared.domain,
             c2s = ?addrs.c2s,

@@ -2,7 +2,9 @@
 //! real server on `127.0.0.1:0`, driven by a small raw client: echo answers; a looping plugin is
 //! stopped at its deadline while other sessions keep chatting; a memory hog is stopped; a plugin
 //! importing an ungranted capability is refused at load; a trapped instance is replaced; the
-//! circuit breaker disables a crashing plugin; a reload keeps sessions.
+//! circuit breaker disables a crashing plugin; a reload keeps sessions; plugin data (`kv`,
+//! `archive`) stays with its plugin, its declared category and its owner, and goes with the
+//! owner's account or the operator's retention.
 //!
 //! The fixtures are built on first use into this test's target directory, unless
 //! `TESSERA_PLUGIN_FIXTURES` names a directory that already holds `fixture_<name>.wasm`.
@@ -62,6 +64,8 @@ fn fixture(name: &str) -> PathBuf {
 struct TestServer {
     addr: std::net::SocketAddr,
     plugins: tessera::plugins::Plugins,
+    storage: tessera::storage::Storage,
+    config: Config,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Kept alive for the server's files (and read by the cache check).
@@ -100,11 +104,15 @@ impl TestServer {
         }
         let addr = *server.addrs().c2s.first().context("no listener")?;
         let plugins = server.plugins();
+        let storage = server.storage().clone();
+        let config = server.config().clone();
         let stop = server.shutdown_token();
         let task = tokio::spawn(server.run());
         Ok(Self {
             addr,
             plugins,
+            storage,
+            config,
             stop,
             task,
             _dir: dir,
@@ -470,4 +478,107 @@ async fn inspect_reports_the_manifest_and_imports() -> anyhow::Result<()> {
     let greedy = tessera::plugins::inspect(&fixture("greedy")).await?;
     assert_eq!(greedy.capabilities, ["accounts"]);
     Ok(())
+}
+
+// ---- plugin data (kv, archive) ----
+
+const NOTES_GRANTS: &str = "grants = [\"router\", \"kv\", \"archive\"]";
+
+impl Client {
+    /// Sends a command to a `notes` fixture and returns its answer.
+    async fn ask(&mut self, service: &str, command: &str) -> anyhow::Result<String> {
+        self.chat(service, command).await?;
+        let reply = self.next_named("message").await?;
+        anyhow::ensure!(
+            reply.attr("from") == Some(service),
+            "answer from {:?}",
+            reply.attr("from")
+        );
+        body(&reply).context("answer without a body")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_data_is_scoped_by_plugin_and_category() -> anyhow::Result<()> {
+    let plugins = plugin("notes", NOTES_GRANTS) + &plugin("notes2", NOTES_GRANTS);
+    let server = TestServer::start(&plugins).await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    let (notes, notes2) = ("notes.localhost", "notes2.localhost");
+
+    assert_eq!(alice.ask(notes, "set colour blue").await?, "ok");
+    assert_eq!(alice.ask(notes, "get colour").await?, "blue");
+    // The same code under another plugin name reads nothing of the first's data...
+    assert_eq!(alice.ask(notes2, "get colour").await?, "none");
+    // ...and its own writes do not touch it.
+    assert_eq!(alice.ask(notes2, "set colour red").await?, "ok");
+    assert_eq!(alice.ask(notes, "get colour").await?, "blue");
+    assert_eq!(alice.ask(notes2, "get colour").await?, "red");
+    // Records are per owner too.
+    assert_eq!(bob.ask(notes, "get colour").await?, "none");
+
+    assert_eq!(alice.ask(notes, "append one").await?, "ok");
+    assert_eq!(alice.ask(notes, "append two").await?, "ok");
+    assert_eq!(alice.ask(notes, "count").await?, "2");
+    assert_eq!(alice.ask(notes2, "count").await?, "0");
+
+    // A category the manifest does not declare is refused.
+    assert_eq!(
+        alice.ask(notes, "put secrets k v").await?,
+        "error: undeclared-category(secrets)"
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_account_deletes_its_plugin_data() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin("notes", NOTES_GRANTS)).await?;
+    let notes = "notes.localhost";
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    assert_eq!(alice.ask(notes, "set k alice-value").await?, "ok");
+    assert_eq!(alice.ask(notes, "append x").await?, "ok");
+    assert_eq!(bob.ask(notes, "set k bob-value").await?, "ok");
+    drop(alice);
+
+    assert!(tessera::accounts::remove(&server.storage, "alice").await?);
+    // A new account of the same name starts with nothing.
+    tessera::accounts::add(&server.storage, &server.config, "alice", "pw").await?;
+    let mut alice = server.login("alice").await?;
+    assert_eq!(alice.ask(notes, "get k").await?, "none");
+    assert_eq!(alice.ask(notes, "count").await?, "0");
+    // Other accounts keep theirs.
+    assert_eq!(bob.ask(notes, "get k").await?, "bob-value");
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_old_records_when_gc_runs() -> anyhow::Result<()> {
+    let plugins = plugin(
+        "notes",
+        &format!("{NOTES_GRANTS}\n[plugins.notes.retention.notes]\nmax_age = \"100ms\""),
+    );
+    let server = TestServer::start(&plugins).await?;
+    let notes = "notes.localhost";
+    let mut alice = server.login("alice").await?;
+    assert_eq!(alice.ask(notes, "append old").await?, "ok");
+    assert_eq!(alice.ask(notes, "count").await?, "1");
+    // Retention is by wall-clock age, so the entry has to actually age.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(alice.ask(notes, "append new").await?, "ok");
+    assert!(server.plugins.run_gc_once().await >= 1);
+    assert_eq!(alice.ask(notes, "count").await?, "1");
+
+    // A kv value's expiry is capped by the category's max age: it reads as absent once that
+    // has passed, and the GC then deletes it.
+    assert_eq!(alice.ask(notes, "set k v").await?, "ok");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(alice.ask(notes, "get k").await?, "none");
+    assert!(server.plugins.run_gc_once().await >= 1);
+    assert_eq!(
+        server.plugins.run_gc_once().await,
+        0,
+        "nothing left to collect"
+    );
+    server.stop().await
 }

@@ -398,6 +398,20 @@ pub struct PluginConfig {
     pub ephemeral_bytes: usize,
     /// `[plugins.<name>.config]` serialised as TOML, handed to `init`.
     pub config: String,
+    /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
+    /// the plugin's declared defaults.
+    pub retention: std::collections::BTreeMap<String, Retention>,
+}
+
+/// The operator's retention for one data category of a plugin. `None` keeps the plugin's
+/// declared default (and without one, no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Records older than this are deleted.
+    pub max_age: Option<Duration>,
+    /// Only this many newest records per owner (and archive stream) are kept.
+    pub max_items: Option<u64>,
 }
 
 impl std::fmt::Debug for PluginConfig {
@@ -412,6 +426,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("instances", &self.instances)
             .field("max_traps", &self.max_traps)
             .field("ephemeral_bytes", &self.ephemeral_bytes)
+            .field("retention", &self.retention)
             .field("config", &format_args!("<{} bytes>", self.config.len()))
             .finish()
     }

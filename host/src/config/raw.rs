@@ -327,6 +327,19 @@ pub(crate) struct RawPlugin {
     /// The plugin's own configuration, handed to its `init` as TOML.
     #[serde(default)]
     pub(crate) config: toml::Table,
+    /// `[plugins.<name>.retention.<category>]`: the operator's retention per data category.
+    #[serde(default)]
+    pub(crate) retention: std::collections::BTreeMap<String, RawRetention>,
+}
+
+/// `[plugins.<name>.retention.<category>]`: overrides the plugin's declared defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    /// Records older than this are deleted (`"7d"`).
+    pub(crate) max_age: Option<String>,
+    /// Only this many newest records per owner (and stream) are kept.
+    pub(crate) max_items: Option<i64>,
 }
 
 pub(crate) fn default_plugin_fail() -> String {

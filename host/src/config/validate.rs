@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawPlugin, RawSize};
 use super::{
     Capability, Config, ConfigError, FailMode, FeaturesConfig, IpLogging, LimitsConfig,
-    ListenConfig, LoggingConfig, PluginConfig, ResourceConflict, SaslConfig, SaslMechanism,
-    SessionsConfig, StorageConfig, TlsConfig,
+    ListenConfig, LoggingConfig, PluginConfig, ResourceConflict, Retention, SaslConfig,
+    SaslMechanism, SessionsConfig, StorageConfig, TlsConfig,
 };
 
 /// RFC 7677 §4: "the hash iteration-count announced by a server SHOULD be at least 4096".
@@ -223,7 +223,24 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
     let ephemeral = size(&key("ephemeral"), &raw.ephemeral)?;
     let config = toml::to_string(&raw.config)
         .map_err(|e| ConfigError::invalid(&key("config"), e.to_string()))?;
+    let mut retention = std::collections::BTreeMap::new();
+    for (category, r) in raw.retention {
+        let key = |k: &str| format!("plugins.{name}.retention.{category}.{k}");
+        let max_age = match &r.max_age {
+            Some(text) => Some(duration(&key("max_age"), text)?),
+            None => None,
+        };
+        let max_items =
+            match r.max_items {
+                Some(n) => Some(u64::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    ConfigError::invalid(&key("max_items"), "must be at least 1")
+                })?),
+                None => None,
+            };
+        retention.insert(category, Retention { max_age, max_items });
+    }
     Ok(PluginConfig {
+        retention,
         path,
         grants,
         fail,
@@ -459,6 +476,19 @@ mod tests {
             (2, 5, 1 << 20)
         );
         assert!(p.config.contains("api_key"));
+        assert!(p.retention.is_empty());
+        let c = Config::from_toml_str(
+            "[plugins.mam]\npath = \"mam.wasm\"\n\
+             [plugins.mam.retention.archive]\nmax_age = \"7d\"\nmax_items = 1000\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.plugins[0].retention["archive"],
+            Retention {
+                max_age: Some(Duration::from_secs(7 * 86_400)),
+                max_items: Some(1000),
+            }
+        );
         // The plugin's own config may hold secrets: never in Debug.
         assert!(!format!("{c:?}").contains("s3cret"));
 
@@ -472,6 +502,15 @@ mod tests {
         assert!(err("memory = \"12KiB\"").contains("plugins.x.memory"));
         assert!(err("timeout = \"0s\"").contains("plugins.x.timeout"));
         assert!(err("instances = 0").contains("plugins.x.instances"));
+        assert!(
+            err("[plugins.x.retention.notes]\nmax_age = \"never\"")
+                .contains("plugins.x.retention.notes.max_age")
+        );
+        assert!(
+            err("[plugins.x.retention.notes]\nmax_items = 0")
+                .contains("plugins.x.retention.notes.max_items")
+        );
+        assert!(err("[plugins.x.retention.notes]\nmax_size = 1").contains("max_size"));
         assert!(Config::from_toml_str("[plugins.Bad]\npath = \"x\"\n").is_err());
         assert!(Config::from_toml_str("[plugins.x]\ngrants = []\n").is_err());
     }

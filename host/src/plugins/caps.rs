@@ -5,8 +5,8 @@
 //! validates the guest's input. Guest mistakes are `Ok(Err(error))`; a trap (`Err`) is kept for
 //! host invariants, so a bad argument never kills the instance.
 //!
-//! `kv`, `archive`, `blobs` and `http-outbound` answer `unavailable` for now: the storage side
-//! (issue 3, deliverable 3) is written separately and plugs in here.
+//! `kv` and `archive` go to storage under the plugin's config name, after the data checks of
+//! `data`. `blobs` and `http-outbound` answer `unavailable` for now.
 
 use jid::BareJid;
 
@@ -14,10 +14,11 @@ use super::bindings::tessera::plugin::{
     accounts, archive, blobs, clock, ephemeral, http_outbound, http_types, kv, log, manifest,
     roster, router, sessions, types,
 };
+use super::data;
 use super::instance::HostState;
 use super::route;
 use crate::config::Capability;
-use crate::storage::Subscription;
+use crate::storage::{Owner, Subscription};
 
 type Error = types::Error;
 type Guest<T> = wasmtime::Result<Result<T, Error>>;
@@ -274,88 +275,227 @@ impl sessions::Host for HostState {
     }
 }
 
+/// Most entries one archive page returns, whatever the guest asks (XEP-0313 lets the server
+/// cap a page; a plugin's own `limit` is usually smaller).
+const MAX_PAGE: u32 = 1000;
+
+/// Most keys one `kv.keys` call returns.
+const MAX_KEYS: u32 = 10_000;
+
+impl HostState {
+    /// The checks every `kv` and `archive` call makes, in order: the grant, the running server,
+    /// the declared category, the owner's kind and form.
+    fn data_scope(
+        &self,
+        cap: Capability,
+        category: &str,
+        owner: &types::Owner,
+    ) -> Result<(std::sync::Arc<crate::server::Shared>, data::Category, Owner), Error> {
+        self.check(cap)?;
+        let shared = self.server()?;
+        let categories = self.plugin.data.get().map_or(&[][..], Vec::as_slice);
+        let (c, owner) = data::scope(categories, &self.plugin.domain, category, owner)?;
+        Ok((shared, c.clone(), owner))
+    }
+
+    fn data_error(&self, e: &crate::storage::StorageError) -> Error {
+        data::storage_error(&self.plugin.name, e)
+    }
+}
+
+/// Unwraps a check's result, or returns its error to the guest.
+macro_rules! guest_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+fn parse_jid(what: &str, text: &str) -> Result<jid::Jid, Error> {
+    jid::Jid::new(text).map_err(|e| Error::Invalid(format!("{what} is not a JID: {e}")))
+}
+
 impl kv::Host for HostState {
     async fn get(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _key: String,
+        category: String,
+        owner: types::Owner,
+        key: String,
     ) -> Guest<Option<Vec<u8>>> {
-        self.not_yet(Capability::Kv)
+        let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
+        Ok(shared
+            .storage
+            .kv_get(&self.plugin.name, &c.name, &owner, &key, data::now_ms())
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 
     async fn set(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _key: String,
-        _value: Vec<u8>,
-        _expires_at: Option<types::Timestamp>,
+        category: String,
+        owner: types::Owner,
+        key: String,
+        value: Vec<u8>,
+        expires_at: Option<types::Timestamp>,
     ) -> Guest<()> {
-        self.not_yet(Capability::Kv)
+        let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
+        let now = data::now_ms();
+        let expires_at = data::cap_expiry(&c, now, expires_at);
+        Ok(shared
+            .storage
+            .kv_set(
+                &self.plugin.name,
+                &c.name,
+                &owner,
+                &key,
+                &value,
+                expires_at,
+                now,
+            )
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 
-    async fn delete(
-        &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _key: String,
-    ) -> Guest<bool> {
-        self.not_yet(Capability::Kv)
+    async fn delete(&mut self, category: String, owner: types::Owner, key: String) -> Guest<bool> {
+        let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
+        Ok(shared
+            .storage
+            .kv_delete(&self.plugin.name, &c.name, &owner, &key, data::now_ms())
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 
     async fn keys(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _prefix: String,
-        _limit: u32,
+        category: String,
+        owner: types::Owner,
+        prefix: String,
+        limit: u32,
     ) -> Guest<Vec<String>> {
-        self.not_yet(Capability::Kv)
+        let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
+        Ok(shared
+            .storage
+            .kv_keys(
+                &self.plugin.name,
+                &c.name,
+                &owner,
+                &prefix,
+                limit.min(MAX_KEYS),
+                data::now_ms(),
+            )
+            .await
+            .map_err(|e| self.data_error(&e)))
+    }
+}
+
+fn wit_entry(e: crate::storage::ArchiveEntry) -> archive::Entry {
+    archive::Entry {
+        id: e.id,
+        timestamp: e.timestamp,
+        with: e.with.map(|j| j.to_string()).unwrap_or_default(),
+        data: e.data,
     }
 }
 
 impl archive::Host for HostState {
     async fn append(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _stream: String,
-        _with: String,
-        _data: String,
+        category: String,
+        owner: types::Owner,
+        stream: String,
+        with: String,
+        data: String,
     ) -> Guest<String> {
-        self.not_yet(Capability::Archive)
+        let (shared, c, owner) =
+            guest_try!(self.data_scope(Capability::Archive, &category, &owner));
+        let with = if with.is_empty() {
+            None
+        } else {
+            Some(guest_try!(parse_jid("with", &with)))
+        };
+        Ok(shared
+            .storage
+            .archive_append(
+                &self.plugin.name,
+                &c.name,
+                &owner,
+                &stream,
+                with.as_ref(),
+                &data,
+                data::now_ms(),
+            )
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 
     async fn query(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _stream: String,
-        _q: archive::ArchiveQuery,
+        category: String,
+        owner: types::Owner,
+        stream: String,
+        q: archive::ArchiveQuery,
     ) -> Guest<archive::Page> {
-        self.not_yet(Capability::Archive)
+        let (shared, c, owner) =
+            guest_try!(self.data_scope(Capability::Archive, &category, &owner));
+        let with = match q.with.as_deref() {
+            Some(w) => Some(guest_try!(parse_jid("with", w))),
+            None => None,
+        };
+        let query = crate::storage::ArchiveQuery {
+            with,
+            start: q.start,
+            end: q.end,
+            after_id: q.after_id,
+            before_id: q.before_id,
+            ids: q.ids,
+            limit: q.limit.min(MAX_PAGE),
+            reverse: q.reverse,
+        };
+        Ok(shared
+            .storage
+            .archive_query(&self.plugin.name, &c.name, &owner, &stream, &query)
+            .await
+            .map(|page| archive::Page {
+                entries: page.entries.into_iter().map(wit_entry).collect(),
+                count: page.count,
+                complete: page.complete,
+            })
+            .map_err(|e| self.data_error(&e)))
     }
 
     async fn remove(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _stream: String,
-        _start: Option<types::Timestamp>,
-        _end: Option<types::Timestamp>,
+        category: String,
+        owner: types::Owner,
+        stream: String,
+        start: Option<types::Timestamp>,
+        end: Option<types::Timestamp>,
     ) -> Guest<u64> {
-        self.not_yet(Capability::Archive)
+        let (shared, c, owner) =
+            guest_try!(self.data_scope(Capability::Archive, &category, &owner));
+        Ok(shared
+            .storage
+            .archive_remove(&self.plugin.name, &c.name, &owner, &stream, start, end)
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 
     async fn remove_ids(
         &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _stream: String,
-        _ids: Vec<String>,
+        category: String,
+        owner: types::Owner,
+        stream: String,
+        ids: Vec<String>,
     ) -> Guest<u64> {
-        self.not_yet(Capability::Archive)
+        let (shared, c, owner) =
+            guest_try!(self.data_scope(Capability::Archive, &category, &owner));
+        Ok(shared
+            .storage
+            .archive_remove_ids(&self.plugin.name, &c.name, &owner, &stream, &ids)
+            .await
+            .map_err(|e| self.data_error(&e)))
     }
 }
 

@@ -115,6 +115,7 @@ pub async fn inspect(path: &Path) -> Result<Inspection, PluginError> {
         name: plugin.clone(),
         grants: Vec::new(),
         service_domains: OnceLock::new(),
+        data: OnceLock::new(),
         ephemeral: Arc::new(Ephemeral::new(0)),
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),

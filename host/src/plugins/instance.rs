@@ -39,6 +39,8 @@ pub(crate) struct PluginCtx {
     pub(crate) grants: Vec<Capability>,
     /// The domains the plugin serves (`echo.localhost`), set once its manifest is read.
     pub(crate) service_domains: OnceLock<Vec<String>>,
+    /// Its declared data categories with their retention, set once its manifest is read.
+    pub(crate) data: OnceLock<Vec<super::data::Category>>,
     pub(crate) ephemeral: Arc<Ephemeral>,
     pub(crate) server: ServerLink,
     /// The server's domain.

@@ -134,6 +134,7 @@ pub(crate) async fn load(
         name: plugin.clone(),
         grants: config.grants.clone(),
         service_domains: OnceLock::new(),
+        data: OnceLock::new(),
         ephemeral: ephemeral.unwrap_or_else(|| Arc::new(Ephemeral::new(config.ephemeral_bytes))),
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
@@ -169,6 +170,7 @@ pub(crate) async fn load(
         .map(|label| format!("{label}.{}", runtime.domain))
         .collect();
     let _ = ctx.service_domains.set(domains);
+    let _ = ctx.data.set(super::data::categories(&config, &manifest));
     instance::arm(&mut store, startup);
     bindings
         .tessera_plugin_handler()

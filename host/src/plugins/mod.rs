@@ -14,13 +14,15 @@
 //! - `engine`: the engine, its epoch ticker, the compile cache (the crate's only `unsafe`).
 //! - `load`: reading, compiling, the import check, `describe` and `init`.
 //! - `instance`: stores, limits, the instance pool, trap classification, the breaker.
-//! - `caps`: the host side of the capability interfaces; `ephemeral` is its shared map.
+//! - `caps`: the host side of the capability interfaces; `ephemeral` is its shared map;
+//!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
 //! - `inspect`: what `tessera plugin inspect` prints.
 
 mod bindings;
 mod caps;
+mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
@@ -40,6 +42,10 @@ pub use inspect::{Inspection, inspect};
 use crate::config::{Config, PluginConfig};
 use crate::server::Shared;
 use instance::{HostState, ServerLink};
+
+/// How often the host applies plugin data retention. Retention is measured in hours and days, so
+/// a minute's lag is immaterial; expired `kv` values already read as absent before they go.
+pub const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A plugin's manifest, as the WIT defines it.
 pub(crate) type Manifest = bindings::tessera::plugin::manifest::Manifest;
@@ -285,6 +291,67 @@ impl Plugins {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
         tracing::info!(plugin = name, "plugin reloaded");
         Ok(())
+    }
+
+    /// One garbage-collection pass: applies each loaded plugin's retention to each of its
+    /// declared categories, then deletes every expired `kv` value. Returns how many records went.
+    /// A storage failure is logged and the pass goes on with the next category. Without a
+    /// running server (before `attach`, or after it is gone) it does nothing.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: each step is one transaction, and a later pass does what a cancelled one left.
+    pub async fn run_gc_once(&self) -> u64 {
+        let Some(shared) = self.inner.runtime.server.get().and_then(Weak::upgrade) else {
+            return 0;
+        };
+        let now = data::now_ms();
+        let mut deleted = 0;
+        for p in &self.registry().plugins {
+            for c in p.ctx.data.get().map_or(&[][..], Vec::as_slice) {
+                if c.max_age.is_none() && c.max_items.is_none() {
+                    continue;
+                }
+                match shared
+                    .storage
+                    .enforce_retention(p.name(), &c.name, c.max_age, c.max_items, now)
+                    .await
+                {
+                    Ok(n) => deleted += n,
+                    Err(error) => tracing::error!(
+                        plugin = p.name(),
+                        category = %c.name,
+                        %error,
+                        "plugin data retention failed"
+                    ),
+                }
+            }
+        }
+        match shared.storage.purge_expired(now).await {
+            Ok(n) => deleted += n,
+            Err(error) => tracing::error!(%error, "purging expired plugin data failed"),
+        }
+        if deleted > 0 {
+            tracing::debug!(deleted, "plugin data garbage collected");
+        }
+        deleted
+    }
+
+    /// Runs [`run_gc_once`](Self::run_gc_once) every [`GC_INTERVAL`] until `shutdown`. With no
+    /// plugin declaring data it still purges expired values, which is one cheap statement.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as `run_gc_once`.
+    pub(crate) async fn run_gc(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(GC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    self.run_gc_once().await;
+                }
+            }
+        }
     }
 
     /// Reloads every configured plugin (SIGHUP); a failure is logged and keeps the old one.
