@@ -18,18 +18,19 @@ use anyhow::{Context as _, bail};
 use minidom::Element;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls_pki_types::{CertificateDer, ServerName};
-use tessera_sasl::{Mechanism, ScramClient};
-use tessera_xml::{Event, Limits, StreamParser};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tessera_xml::Event;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_rustls::client::TlsStream;
+
+mod common;
+use common::client::Client as Conn;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 const BODY: &str = "canary-body-5b1e9f0c";
 const ALICE_PW: &str = "alice-pw-93c0d2";
 const BOB_PW: &str = "bob-pw-4e77a1";
-const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 
 /// Writes a fresh CA and a `localhost` certificate signed by it to `cert`/`key`; returns the CA.
 fn issue(cert: &Path, key: &Path) -> anyhow::Result<CertificateDer<'static>> {
@@ -56,125 +57,42 @@ fn tls_config(ca: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
     )
 }
 
-const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+/// The shared minimal client (`common::client`), here over TLS after STARTTLS.
+type Client = Conn<TlsStream<TcpStream>>;
 
-/// A minimal client: STARTTLS, SCRAM-SHA-256, bind.
-struct Client {
-    io: TlsStream<TcpStream>,
-    parser: StreamParser,
-}
-
-async fn next_plain(tcp: &mut TcpStream, parser: &mut StreamParser) -> anyhow::Result<Event> {
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(ev) = parser.next_event()? {
-            return Ok(ev);
-        }
-        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut buf)).await??;
-        if n == 0 {
-            bail!("server closed the connection");
-        }
-        parser.feed(&buf[..n]);
-    }
-}
-
-impl Client {
-    /// Opens a stream and negotiates STARTTLS, trusting only `tls`'s roots.
-    async fn starttls(
-        addr: std::net::SocketAddr,
-        tls: Arc<rustls::ClientConfig>,
-    ) -> anyhow::Result<Self> {
-        let mut tcp = TcpStream::connect(addr).await?;
-        let mut parser = StreamParser::new(Limits::default());
-        tcp.write_all(HEADER.as_bytes()).await?;
-        assert!(matches!(
-            next_plain(&mut tcp, &mut parser).await?,
-            Event::StreamOpen(_)
-        ));
-        let Event::Stanza(features) = next_plain(&mut tcp, &mut parser).await? else {
-            bail!("no features");
-        };
-        assert!(features.has_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls"));
-        tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            .await?;
-        let Event::Stanza(proceed) = next_plain(&mut tcp, &mut parser).await? else {
-            bail!("no proceed");
-        };
-        assert_eq!(proceed.name(), "proceed");
-        let io = tokio_rustls::TlsConnector::from(tls)
-            .connect(ServerName::try_from("localhost")?, tcp)
-            .await
-            .context("TLS handshake")?;
-        parser.reset(false);
-        let mut c = Self { io, parser };
-        c.io.write_all(HEADER.as_bytes()).await?;
-        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
-        c.next().await?; // features
-        Ok(c)
-    }
-
-    async fn login(
-        addr: std::net::SocketAddr,
-        tls: Arc<rustls::ClientConfig>,
-        user: &str,
-        pw: &str,
-    ) -> anyhow::Result<(Self, String)> {
-        let mut c = Self::starttls(addr, tls).await?;
-        let mut scram = ScramClient::new(Mechanism::ScramSha256, user, pw, None)?;
-        let first = tessera_sasl::encode_payload(&scram.client_first());
-        c.send(&format!(
-            "<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{first}</auth>"
-        ))
+/// Opens a stream and negotiates STARTTLS, trusting only `tls`'s roots.
+async fn starttls(
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<Client> {
+    let mut plain = Conn::new(TcpStream::connect(addr).await?);
+    let features = plain.open().await?;
+    assert!(features.has_child("starttls", "urn:ietf:params:xml:ns:xmpp-tls"));
+    plain
+        .send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         .await?;
-        let challenge = c.next().await?;
-        let server_first = tessera_sasl::decode_payload(&challenge.text())?;
-        let fin = tessera_sasl::encode_payload(&scram.handle_server_first(&server_first)?);
-        c.send(&format!("<response xmlns='{SASL}'>{fin}</response>"))
-            .await?;
-        let success = c.next().await?;
-        assert_eq!(success.name(), "success", "login as {user} failed");
-        scram.verify_server_final(&tessera_sasl::decode_payload(&success.text())?)?;
-        c.parser.reset(true);
-        c.send(HEADER).await?;
-        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
-        c.next().await?; // features
-        c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-            .await?;
-        let bound = c.next().await?;
-        let jid = bound
-            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
-            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
-            .map(Element::text)
-            .context("bind result has no jid")?;
-        Ok((c, jid))
-    }
+    assert_eq!(plain.next().await?.name(), "proceed");
+    let io = tokio_rustls::TlsConnector::from(tls)
+        .connect(ServerName::try_from("localhost")?, plain.io)
+        .await
+        .context("TLS handshake")?;
+    // A fresh parser: nothing read in plaintext carries over (RFC 6120 §5.4.3.3).
+    let mut c = Conn::new(io);
+    c.open().await?;
+    Ok(c)
+}
 
-    async fn send(&mut self, s: &str) -> anyhow::Result<()> {
-        self.io.write_all(s.as_bytes()).await?;
-        Ok(self.io.flush().await?)
-    }
-
-    async fn event(&mut self) -> anyhow::Result<Event> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(ev) = self.parser.next_event()? {
-                return Ok(ev);
-            }
-            let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf)).await??;
-            if n == 0 {
-                bail!("server closed the connection");
-            }
-            self.parser.feed(&buf[..n]);
-        }
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Element> {
-        match self.event().await? {
-            Event::Stanza(el) => Ok(el),
-            other => bail!("expected an element, got {other:?}"),
-        }
-    }
+/// STARTTLS, SCRAM-SHA-256 and bind; returns the client and its bound JID.
+async fn login(
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    user: &str,
+    pw: &str,
+) -> anyhow::Result<(Client, String)> {
+    let mut c = starttls(addr, tls).await?;
+    c.login(user, pw).await?;
+    let jid = c.jid.clone();
+    Ok((c, jid))
 }
 
 /// The server process and everything it wrote to stderr.
@@ -288,8 +206,8 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
     let started = server.wait_for("server started").await?;
     let addr = addr_field(&started, "c2s")?;
 
-    let (mut alice, _) = Client::login(addr, tls_config(&ca1), "alice", ALICE_PW).await?;
-    let (mut bob, bob_jid) = Client::login(addr, tls_config(&ca1), "bob", BOB_PW).await?;
+    let (mut alice, _) = login(addr, tls_config(&ca1), "alice", ALICE_PW).await?;
+    let (mut bob, bob_jid) = login(addr, tls_config(&ca1), "bob", BOB_PW).await?;
     alice
         .send(&format!(
             "<message to='{bob_jid}' type='chat' id='m1'><body>{BODY}</body></message>"
@@ -312,11 +230,11 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
     let ca2 = issue(&cert, &key)?;
     server.signal("-HUP")?;
     server.wait_for("certificates reloaded").await?;
-    Client::starttls(addr, tls_config(&ca2))
+    starttls(addr, tls_config(&ca2))
         .await
         .context("new certificate after SIGHUP")?;
     assert!(
-        Client::starttls(addr, tls_config(&ca1)).await.is_err(),
+        starttls(addr, tls_config(&ca1)).await.is_err(),
         "the old certificate is no longer served"
     );
     alice

@@ -13,20 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use minidom::Element;
 use tessera::{Config, Server};
-use tessera_sasl::{Mechanism, ScramClient};
-use tessera_xml::{Event, Limits, StreamParser};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod common;
 use tokio_util::sync::CancellationToken;
 
-const TIMEOUT: Duration = Duration::from_secs(15);
-const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
-const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
 // ---- fixtures ----
 
@@ -120,7 +115,7 @@ impl TestServer {
     }
 
     async fn login(&self, user: &str) -> anyhow::Result<Client> {
-        Client::login(self.addr, user).await
+        Client::connect(self.addr, user).await
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -131,91 +126,19 @@ impl TestServer {
 
 // ---- client ----
 
-/// A minimal plaintext client: SCRAM-SHA-256, bind, initial presence.
-struct Client {
-    io: TcpStream,
-    parser: StreamParser,
-    jid: String,
-}
+/// The shared minimal client (`common::client`) over plain TCP: these servers do not require TLS.
+type Client = common::client::Client<TcpStream>;
 
 impl Client {
-    async fn login(addr: std::net::SocketAddr, user: &str) -> anyhow::Result<Self> {
-        let io = TcpStream::connect(addr).await?;
-        let mut c = Self {
-            io,
-            parser: StreamParser::new(Limits::default()),
-            jid: String::new(),
-        };
-        c.send(HEADER).await?;
-        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
-        c.next().await?; // features
-        let mut scram = ScramClient::new(Mechanism::ScramSha256, user, "pw", None)?;
-        let first = tessera_sasl::encode_payload(&scram.client_first());
-        c.send(&format!(
-            "<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{first}</auth>"
-        ))
-        .await?;
-        let challenge = c.next().await?;
-        let server_first = tessera_sasl::decode_payload(&challenge.text())?;
-        let fin = tessera_sasl::encode_payload(&scram.handle_server_first(&server_first)?);
-        c.send(&format!("<response xmlns='{SASL}'>{fin}</response>"))
-            .await?;
-        let success = c.next().await?;
-        anyhow::ensure!(success.name() == "success", "login as {user} failed");
-        c.parser.reset(true);
-        c.send(HEADER).await?;
-        assert!(matches!(c.event().await?, Event::StreamOpen(_)));
-        c.next().await?; // features
-        c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
-            .await?;
-        let bound = c.next().await?;
-        c.jid = bound
-            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
-            .and_then(|b| b.get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind"))
-            .map(Element::text)
-            .context("bind result has no jid")?;
+    /// Logs in (SCRAM-SHA-256, bind) and sends initial presence.
+    async fn connect(addr: std::net::SocketAddr, user: &str) -> anyhow::Result<Self> {
+        let mut c = Self::new(TcpStream::connect(addr).await?);
+        c.open().await?;
+        c.login(user, "pw").await?;
         c.send("<presence/>").await?;
         // Our own presence comes back (RFC 6121 §4.2.2); nothing else is subscribed.
         c.next_named("presence").await?;
         Ok(c)
-    }
-
-    async fn send(&mut self, s: &str) -> anyhow::Result<()> {
-        self.io.write_all(s.as_bytes()).await?;
-        Ok(self.io.flush().await?)
-    }
-
-    async fn event(&mut self) -> anyhow::Result<Event> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(ev) = self.parser.next_event()? {
-                return Ok(ev);
-            }
-            let n = tokio::time::timeout(TIMEOUT, self.io.read(&mut buf))
-                .await
-                .context("timed out waiting for the server")??;
-            if n == 0 {
-                bail!("server closed the connection");
-            }
-            self.parser.feed(&buf[..n]);
-        }
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Element> {
-        match self.event().await? {
-            Event::Stanza(el) => Ok(el),
-            other => bail!("expected an element, got {other:?}"),
-        }
-    }
-
-    /// The next stanza named `name`, skipping others (presence from contacts, say).
-    async fn next_named(&mut self, name: &str) -> anyhow::Result<Element> {
-        loop {
-            let el = self.next().await?;
-            if el.name() == name {
-                return Ok(el);
-            }
-        }
     }
 
     async fn chat(&mut self, to: &str, body: &str) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@
     reason = "shared test harness; each suite uses part of it"
 )]
 
+pub mod client;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
