@@ -243,6 +243,14 @@ macro_rules! plugin_data_queries {
                 if filter.is_empty() {
                     return Ok(0);
                 }
+                self.delete_matching(filter).await
+            }
+
+            /// Deletes the archive entries `filter` matches; how many.
+            async fn delete_matching(
+                &self,
+                filter: super::plugin_data::sql::StreamFilter,
+            ) -> Result<u64, super::StorageError> {
                 let delete = filter.delete();
                 let done = super::plugin_data::plugin_data_queries!(
                     @bind sqlx::query(&delete.text), &delete.args
@@ -270,13 +278,7 @@ macro_rules! plugin_data_queries {
                     stream,
                 )?;
                 filter.ids(ids)?;
-                let delete = filter.delete();
-                let done = super::plugin_data::plugin_data_queries!(
-                    @bind sqlx::query(&delete.text), &delete.args
-                )
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
+                self.delete_matching(filter).await
             }
 
             pub(super) async fn enforce_retention(
