@@ -8,6 +8,12 @@ wit_bindgen::generate!({
     world: "plugin",
 });
 
+/// Pieces every fixture shares (they bind the WIT themselves, so the types are per crate).
+#[allow(dead_code, reason = "each fixture uses part of the shared pieces")]
+mod fixture {
+    include!("../../fixture.rs");
+}
+
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::http_types::{Request, Response};
 use tessera::plugin::manifest::{Hook, Manifest, Subscription};
@@ -121,19 +127,11 @@ impl Guest for Echo {
     fn on_event(_event: Event) {}
 
     fn on_command(_req: CommandRequest) -> Result<String, StanzaError> {
-        Err(StanzaError {
-            type_: ErrorType::Cancel,
-            condition: "item-not-found".into(),
-            text: None,
-        })
+        fixture::no_command()
     }
 
     fn on_http(_req: Request) -> Response {
-        Response {
-            status: 404,
-            headers: vec![],
-            body: vec![],
-        }
+        fixture::no_http()
     }
 }
 

@@ -6,33 +6,22 @@ wit_bindgen::generate!({
     world: "plugin",
 });
 
+/// Pieces every fixture shares (they bind the WIT themselves, so the types are per crate).
+#[allow(dead_code, reason = "each fixture uses part of the shared pieces")]
+mod fixture {
+    include!("../../fixture.rs");
+}
+
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::http_types::{Request, Response};
-use tessera::plugin::manifest::{Hook, Manifest, Subscription};
-use tessera::plugin::types::{ErrorType, Stanza, StanzaError, StanzaKind};
+use tessera::plugin::manifest::Manifest;
+use tessera::plugin::types::{Stanza, StanzaError};
 
 struct Hog;
 
 impl Guest for Hog {
     fn describe() -> Manifest {
-        Manifest {
-            name: "hog".into(),
-            version: "0.1.0".into(),
-            subscriptions: vec![Subscription {
-                hook: Hook::Service,
-                kind: StanzaKind::Message,
-                payload: None,
-                priority: 0,
-            }],
-            iq_handlers: vec![],
-            features: vec![],
-            identities: vec![],
-            services: vec!["hog".into()],
-            commands: vec![],
-            http_routes: vec![],
-            timers: vec![],
-            data: vec![],
-        }
+        fixture::service_manifest("hog")
     }
 
     fn init(_config: String) -> Result<(), String> {
@@ -51,19 +40,11 @@ impl Guest for Hog {
     fn on_event(_event: Event) {}
 
     fn on_command(_req: CommandRequest) -> Result<String, StanzaError> {
-        Err(StanzaError {
-            type_: ErrorType::Cancel,
-            condition: "item-not-found".into(),
-            text: None,
-        })
+        fixture::no_command()
     }
 
     fn on_http(_req: Request) -> Response {
-        Response {
-            status: 404,
-            headers: vec![],
-            body: vec![],
-        }
+        fixture::no_http()
     }
 }
 

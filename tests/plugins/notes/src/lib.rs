@@ -16,11 +16,19 @@ wit_bindgen::generate!({
     world: "plugin",
 });
 
+/// Pieces every fixture shares (they bind the WIT themselves, so the types are per crate).
+#[allow(dead_code, reason = "each fixture uses part of the shared pieces")]
+mod fixture {
+    include!("../../fixture.rs");
+}
+
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::archive::{self, ArchiveQuery};
 use tessera::plugin::http_types::{Request, Response};
 use tessera::plugin::kv;
-use tessera::plugin::manifest::{DataDeclaration, Hook, Manifest, OwnerKind, Subscription, Visibility};
+use tessera::plugin::manifest::{
+    DataDeclaration, Hook, Manifest, OwnerKind, Subscription, Visibility,
+};
 use tessera::plugin::router;
 use tessera::plugin::types::{Error, ErrorType, Owner, Stanza, StanzaError, StanzaKind};
 
@@ -64,7 +72,10 @@ fn run(owner: &Owner, command: &str) -> Result<String, Error> {
         ["set", k, v] => kv::set(CATEGORY, owner, k, v.as_bytes(), None).map(|()| "ok".into()),
         ["put", c, k, v] => kv::set(c, owner, k, v.as_bytes(), None).map(|()| "ok".into()),
         ["get", k] => kv::get(CATEGORY, owner, k).map(|v| {
-            v.map_or_else(|| "none".into(), |v| String::from_utf8_lossy(&v).into_owned())
+            v.map_or_else(
+                || "none".into(),
+                |v| String::from_utf8_lossy(&v).into_owned(),
+            )
         }),
         ["append", x] => archive::append(CATEGORY, owner, STREAM, "", x).map(|_| "ok".into()),
         ["count"] => {
@@ -147,19 +158,11 @@ impl Guest for Notes {
     fn on_event(_event: Event) {}
 
     fn on_command(_req: CommandRequest) -> Result<String, StanzaError> {
-        Err(StanzaError {
-            type_: ErrorType::Cancel,
-            condition: "item-not-found".into(),
-            text: None,
-        })
+        fixture::no_command()
     }
 
     fn on_http(_req: Request) -> Response {
-        Response {
-            status: 404,
-            headers: vec![],
-            body: vec![],
-        }
+        fixture::no_http()
     }
 }
 
