@@ -58,16 +58,17 @@ async fn client_that_skips_starttls_is_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn scram_sha1_with_slixmpp() -> anyhow::Result<()> {
-    let server = server_offering("SCRAM-SHA-1").await?;
+/// Logs in with slixmpp on a server offering only `mech`; skips (with a printed reason) when
+/// slixmpp is absent and not required.
+async fn login_with_slixmpp(mech: &str) -> anyhow::Result<()> {
+    let server = server_offering(mech).await?;
     let args = [
         "--jid",
         "alice@localhost",
         "--password",
         ALICE_PW,
         "--mech",
-        "SCRAM-SHA-1",
+        mech,
     ];
     let Some(run) = slix::run_script(&server, "client.py", &args).await? else {
         return Ok(());
@@ -75,41 +76,34 @@ async fn scram_sha1_with_slixmpp() -> anyhow::Result<()> {
     assert_eq!(run.code, Some(0), "slixmpp failed: {run:?}");
     assert!(run.has_result("session-started"), "{run:?}");
     Ok(())
+}
+
+/// Logs in with tokio-xmpp on a server offering only `mech`.
+async fn login_with_tokio_xmpp(mech: &str) -> anyhow::Result<()> {
+    let server = server_offering(mech).await?;
+    let client = TestClient::connect(&server, "alice", ALICE_PW).await?;
+    assert_eq!(client.jid().to_bare().as_str(), "alice@localhost");
+    client.close().await
+}
+
+#[tokio::test]
+async fn scram_sha1_with_slixmpp() -> anyhow::Result<()> {
+    login_with_slixmpp("SCRAM-SHA-1").await
 }
 
 #[tokio::test]
 async fn scram_sha1_with_tokio_xmpp() -> anyhow::Result<()> {
-    let server = server_offering("SCRAM-SHA-1").await?;
-    let client = TestClient::connect(&server, "alice", ALICE_PW).await?;
-    assert_eq!(client.jid().to_bare().as_str(), "alice@localhost");
-    client.close().await
+    login_with_tokio_xmpp("SCRAM-SHA-1").await
 }
 
 #[tokio::test]
 async fn scram_sha256_with_tokio_xmpp() -> anyhow::Result<()> {
-    let server = server_offering("SCRAM-SHA-256").await?;
-    let client = TestClient::connect(&server, "alice", ALICE_PW).await?;
-    assert_eq!(client.jid().to_bare().as_str(), "alice@localhost");
-    client.close().await
+    login_with_tokio_xmpp("SCRAM-SHA-256").await
 }
 
 #[tokio::test]
 async fn scram_sha256_with_slixmpp() -> anyhow::Result<()> {
-    let server = server_offering("SCRAM-SHA-256").await?;
-    let args = [
-        "--jid",
-        "alice@localhost",
-        "--password",
-        ALICE_PW,
-        "--mech",
-        "SCRAM-SHA-256",
-    ];
-    let Some(run) = slix::run_script(&server, "client.py", &args).await? else {
-        return Ok(());
-    };
-    assert_eq!(run.code, Some(0), "slixmpp failed: {run:?}");
-    assert!(run.has_result("session-started"), "{run:?}");
-    Ok(())
+    login_with_slixmpp("SCRAM-SHA-256").await
 }
 
 /// RFC 9266 channel binding over TLS 1.3: the server must verify the `tls-exporter` value.
