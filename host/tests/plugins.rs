@@ -6,161 +6,15 @@
 //! `archive`) stays with its plugin, its declared category and its owner, and goes with the
 //! owner's account or the operator's retention.
 //!
-//! The fixtures are built on first use into this test's target directory, unless
-//! `TESSERA_PLUGIN_FIXTURES` names a directory that already holds `fixture_<name>.wasm`.
+//! The harness (fixtures, server, client) is `common::plugin_server`.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use minidom::Element;
-use tessera::{Config, Server};
-use tokio::net::TcpStream;
+use tessera::Server;
 
 mod common;
-use tokio_util::sync::CancellationToken;
-
-const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
-
-// ---- fixtures ----
-
-fn build_fixtures() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("TESSERA_PLUGIN_FIXTURES") {
-        return Ok(PathBuf::from(dir));
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/Cargo.toml");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-fixtures");
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .context("running cargo for the fixture plugins")?;
-    anyhow::ensure!(status.success(), "building the fixture plugins failed");
-    Ok(target.join("wasm32-wasip2/release"))
-}
-
-/// The path of a fixture component.
-fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build_fixtures().expect("fixture plugins build"))
-        .join(format!("fixture_{name}.wasm"))
-}
-
-// ---- server ----
-
-struct TestServer {
-    addr: std::net::SocketAddr,
-    plugins: tessera::plugins::Plugins,
-    storage: tessera::storage::Storage,
-    config: Config,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// Kept alive for the server's files (and read by the cache check).
-    _dir: tempfile::TempDir,
-}
-
-/// The config for a server on a free port, plaintext (these tests are about plugins, not TLS),
-/// with `plugins` appended.
-fn config(dir: &Path, plugins: &str) -> anyhow::Result<Config> {
-    Ok(Config::from_toml_str(&format!(
-        "data_dir = {data:?}\n\
-         [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
-         [tls]\nrequire_encryption = false\n\
-         [sasl]\nscram_iterations = 4096\n\
-         {plugins}",
-        data = dir.join("data"),
-    ))?)
-}
-
-/// `[plugins.NAME]` for a fixture.
-fn plugin(name: &str, extra: &str) -> String {
-    format!("[plugins.{name}]\npath = {:?}\n{extra}\n", fixture(name))
-}
-
-impl TestServer {
-    async fn start(plugins: &str) -> anyhow::Result<Self> {
-        // Logs go to the test's captured output (shown for a failing test).
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("tessera=info")
-            .try_init();
-        let dir = tempfile::tempdir()?;
-        let server = Server::bind(config(dir.path(), plugins)?).await?;
-        for user in ["alice", "bob", "carol"] {
-            tessera::accounts::add(server.storage(), server.config(), user, "pw").await?;
-        }
-        let addr = *server.addrs().c2s.first().context("no listener")?;
-        let plugins = server.plugins();
-        let storage = server.storage().clone();
-        let config = server.config().clone();
-        let stop = server.shutdown_token();
-        let task = tokio::spawn(server.run());
-        Ok(Self {
-            addr,
-            plugins,
-            storage,
-            config,
-            stop,
-            task,
-            _dir: dir,
-        })
-    }
-
-    async fn login(&self, user: &str) -> anyhow::Result<Client> {
-        Client::connect(self.addr, user).await
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        self.task.await?
-    }
-}
-
-// ---- client ----
-
-/// The shared minimal client (`common::client`) over plain TCP: these servers do not require TLS.
-type Client = common::client::Client<TcpStream>;
-
-impl Client {
-    /// Logs in (SCRAM-SHA-256, bind) and sends initial presence.
-    async fn connect(addr: std::net::SocketAddr, user: &str) -> anyhow::Result<Self> {
-        let mut c = Self::new(TcpStream::connect(addr).await?);
-        c.open().await?;
-        c.login(user, "pw").await?;
-        c.send("<presence/>").await?;
-        // Our own presence comes back (RFC 6121 §4.2.2); nothing else is subscribed.
-        c.next_named("presence").await?;
-        Ok(c)
-    }
-
-    async fn chat(&mut self, to: &str, body: &str) -> anyhow::Result<()> {
-        self.send(&format!(
-            "<message to='{to}' type='chat' id='m'><body>{body}</body></message>"
-        ))
-        .await
-    }
-}
-
-fn body(el: &Element) -> Option<String> {
-    el.get_child("body", "jabber:client").map(Element::text)
-}
-
-/// The stanza error condition of an error reply.
-fn condition(el: &Element) -> Option<String> {
-    let error = el.get_child("error", "jabber:client")?;
-    error
-        .children()
-        .find(|c| c.ns() == STANZAS && c.name() != "text")
-        .map(|c| c.name().to_owned())
-}
+use common::plugin_server::*;
 
 // ---- tests ----
 
@@ -352,7 +206,7 @@ async fn reload_keeps_sessions_and_ephemeral_state() -> anyhow::Result<()> {
     assert_eq!(body(&reply).as_deref(), Some("echo 1: one"));
 
     // Compiled once, cached on disk (digest + compatibility hash); the reload loads the cache.
-    let cache = server._dir.path().join("data/plugin-cache");
+    let cache = server.dir.path().join("data/plugin-cache");
     let cached: Vec<_> = std::fs::read_dir(&cache)?
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))

@@ -10,6 +10,7 @@
 )]
 
 pub mod client;
+pub mod plugin_server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
