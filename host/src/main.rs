@@ -7,6 +7,8 @@
 //! tessera [--config FILE] user list
 //! tessera [--config FILE] check-config          prints "ok", or the problem and exits 1
 //! tessera plugin inspect FILE.wasm              what a plugin declares and imports
+//! tessera plugin inspect --builtin NAME         the same for a plugin embedded in the binary
+//! tessera plugin list                           the plugins embedded in the binary
 //! ```
 //!
 //! Without `--config`, `./tessera.toml` is used if it exists, else the embedded defaults.
@@ -64,8 +66,14 @@ enum PluginCommand {
     /// and subscriptions.
     Inspect {
         /// The component (`.wasm`).
-        file: PathBuf,
+        #[arg(required_unless_present = "builtin")]
+        file: Option<PathBuf>,
+        /// Inspect the component embedded in this binary under this name instead.
+        #[arg(long, conflicts_with = "file")]
+        builtin: Option<String>,
     },
+    /// List the plugins embedded in this binary, with version and the capabilities each imports.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,17 +110,39 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Run);
-    // Needs no config: it reads only the component.
-    if let Command::Plugin {
-        action: PluginCommand::Inspect { file },
-    } = &command
-    {
+    // Needs no config: it reads only the components.
+    if let Command::Plugin { action } = &command {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let inspection = runtime.block_on(tessera::plugins::inspect(file))?;
-        print!("{inspection}");
+        match action {
+            PluginCommand::Inspect {
+                file: Some(file), ..
+            } => print!("{}", runtime.block_on(tessera::plugins::inspect(file))?),
+            PluginCommand::Inspect {
+                builtin: Some(name),
+                ..
+            } => print!(
+                "{}",
+                runtime.block_on(tessera::plugins::inspect_builtin(name))?
+            ),
+            PluginCommand::Inspect { .. } => unreachable!("clap requires a file or --builtin"),
+            PluginCommand::List => {
+                for name in tessera::plugins::builtin::names() {
+                    let i = runtime.block_on(tessera::plugins::inspect_builtin(name))?;
+                    println!(
+                        "{name} {} (imports: {})",
+                        i.version,
+                        if i.capabilities.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            i.capabilities.join(", ")
+                        }
+                    );
+                }
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let config = match load_config(cli.config.as_deref()) {

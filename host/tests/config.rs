@@ -446,3 +446,22 @@ fn check_config_binary_reports_unreadable_certificates() {
         "{stderr}"
     );
 }
+
+#[test]
+fn plugin_list_and_inspect_show_the_embedded_components() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = check_config(&["plugin", "list"], dir.path());
+    assert!(ok, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("echo-bot "))
+        .unwrap_or_else(|| panic!("echo-bot listed: {stdout}"));
+    assert!(line.ends_with("(imports: log, router)"), "{line}");
+    let (ok, stdout, stderr) =
+        check_config(&["plugin", "inspect", "--builtin", "echo-bot"], dir.path());
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("echo-bot"), "{stdout}");
+    let (ok, _, stderr) = check_config(&["plugin", "inspect", "--builtin", "nope"], dir.path());
+    assert!(!ok);
+    assert!(stderr.contains("no such built-in"), "{stderr}");
+}

@@ -71,6 +71,72 @@ async fn echo_answers_a_client_and_is_listed_in_disco() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builtin_plugin_loads_from_the_binary_without_a_file() -> anyhow::Result<()> {
+    // `examples/echo-bot`, embedded by plugins-build; the operator writes only its grants.
+    let server = TestServer::start(
+        "[plugins.echo]\nbuiltin = \"echo-bot\"\ngrants = [\"log\", \"router\"]\n",
+    )
+    .await?;
+    let mut alice = server.login("alice").await?;
+    alice.chat("echo.localhost", "from the binary").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(reply.attr("from"), Some("echo.localhost"));
+    assert_eq!(body(&reply).as_deref(), Some("from the binary"));
+    // Compiled once into the cache like a file's component.
+    let cached = std::fs::read_dir(server.dir.path().join("data/plugin-cache"))?.count();
+    assert_eq!(cached, 1);
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_component_under_two_names_is_two_plugins() -> anyhow::Result<()> {
+    // The identity is the config name: the same component twice is two plugins, but what is
+    // addressed from outside, the service label, has one owner only…
+    let echo = "builtin = \"echo-bot\"\ngrants = [\"log\", \"router\"]\n";
+    let dir = tempfile::tempdir()?;
+    let err = Server::bind(config(
+        dir.path(),
+        &format!("[plugins.a]\n{echo}[plugins.b]\n{echo}"),
+    )?)
+    .await
+    .err()
+    .context("two owners of the echo service must be refused")?;
+    assert_eq!(
+        format!("{err:#}"),
+        "plugins: plugins a and b both claim the service \"echo\""
+    );
+    // …so the operator renames one, and both serve.
+    let server = TestServer::start(&format!(
+        "[plugins.a]\n{echo}[plugins.b]\n{echo}[plugins.b.services]\necho = \"echo2\"\n"
+    ))
+    .await?;
+    assert_eq!(
+        server.plugins.service_domains(),
+        ["echo.localhost", "echo2.localhost"]
+    );
+    let mut alice = server.login("alice").await?;
+    for to in ["echo.localhost", "echo2.localhost"] {
+        alice.chat(to, "hi").await?;
+        let reply = alice.next_named("message").await?;
+        assert_eq!(reply.attr("from"), Some(to));
+    }
+    server.stop().await?;
+    // Renaming a label the plugin does not serve names the key.
+    let err = Server::bind(config(
+        dir.path(),
+        &format!("[plugins.a]\n{echo}[plugins.a.services]\nmuc = \"rooms\"\n"),
+    )?)
+    .await
+    .err()
+    .context("renaming an undeclared label must be refused")?;
+    assert!(
+        format!("{err:#}").contains("plugins.a.services.muc: the plugin serves no \"muc\""),
+        "{err:#}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn looper_is_stopped_at_its_deadline_while_others_keep_chatting() -> anyhow::Result<()> {
     let server =
         TestServer::start(&plugin("looper", "timeout = \"1500ms\"\ninstances = 1")).await?;

@@ -5,7 +5,8 @@
 //! builds plugins by hand; `cargo` rebuilds them when a plugin's sources, the SDK or `wit/` change.
 //!
 //! Generated items: one `pub const <CRATE_NAME>: &str` per plugin crate, [`ALL`] listing them,
-//! and `foreach_plugin!(mac)` calling `mac!(crate_ident, CONST)` once per plugin, so a test suite
+//! [`EMBEDDED`] with every component's bytes (`include_bytes!`, for the host's built-ins), and
+//! `foreach_plugin!(mac)` calling `mac!(crate_ident, CONST)` once per plugin, so a test suite
 //! can require a test for every plugin at compile time.
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

@@ -380,8 +380,8 @@ pub enum FailMode {
 pub struct PluginConfig {
     /// The config's name for it (`[plugins.echo]`), used in logs and errors.
     pub name: String,
-    /// The component file.
-    pub path: PathBuf,
+    /// Where the component comes from.
+    pub source: PluginSource,
     /// Capabilities it may import; importing any other one refuses the plugin at load.
     pub grants: Vec<Capability>,
     /// Fail mode (default closed).
@@ -401,6 +401,28 @@ pub struct PluginConfig {
     /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
     /// the plugin's declared defaults.
     pub retention: std::collections::BTreeMap<String, Retention>,
+    /// `[plugins.<name>.services]`: the operator's label for a declared service label
+    /// (`echo = "bot"` serves `bot.<domain>` instead of `echo.<domain>`).
+    pub services: std::collections::BTreeMap<String, String>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginSource {
+    /// A `.wasm` file (`path`), read at every load and reload.
+    File(PathBuf),
+    /// A component embedded in the binary (`builtin`, or the table's name), by crate name.
+    Builtin(String),
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Builtin(name) => write!(f, "built-in {name}"),
+        }
+    }
 }
 
 /// The operator's retention for one data category of a plugin. `None` keeps the plugin's
@@ -418,7 +440,7 @@ impl std::fmt::Debug for PluginConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginConfig")
             .field("name", &self.name)
-            .field("path", &self.path)
+            .field("source", &self.source)
             .field("grants", &self.grants)
             .field("fail", &self.fail)
             .field("memory", &self.memory)
@@ -427,6 +449,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("max_traps", &self.max_traps)
             .field("ephemeral_bytes", &self.ephemeral_bytes)
             .field("retention", &self.retention)
+            .field("services", &self.services)
             .field("config", &format_args!("<{} bytes>", self.config.len()))
             .finish()
     }

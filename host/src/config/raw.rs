@@ -22,8 +22,9 @@ pub(crate) struct RawConfig {
     pub(crate) features: RawFeatures,
     pub(crate) logging: RawLogging,
     /// `[plugins.<name>]`, loaded in name order (a `BTreeMap`), which is also the tie-break for
-    /// hook priorities.
-    pub(crate) plugins: std::collections::BTreeMap<String, RawPlugin>,
+    /// hook priorities. Absent: the built-in defaults (`default_plugins.toml`); present, even
+    /// empty: exactly what it lists.
+    pub(crate) plugins: Option<std::collections::BTreeMap<String, RawPlugin>>,
 }
 
 pub(crate) fn default_domain() -> String {
@@ -302,7 +303,10 @@ pub(crate) fn default_log_ips() -> String {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPlugin {
     /// The component file (`.wasm`); relative paths resolve against the working directory.
-    pub(crate) path: String,
+    pub(crate) path: Option<String>,
+    /// A component embedded in the binary (`tessera plugin list`); without `path` or `builtin`
+    /// the table's name is taken as the built-in's.
+    pub(crate) builtin: Option<String>,
     /// Capability interfaces the plugin may import (`"log"`, `"router"`, …).
     #[serde(default)]
     pub(crate) grants: Vec<String>,
@@ -330,6 +334,9 @@ pub(crate) struct RawPlugin {
     /// `[plugins.<name>.retention.<category>]`: the operator's retention per data category.
     #[serde(default)]
     pub(crate) retention: std::collections::BTreeMap<String, RawRetention>,
+    /// `[plugins.<name>.services]`: declared service label → the label served instead.
+    #[serde(default)]
+    pub(crate) services: std::collections::BTreeMap<String, String>,
 }
 
 /// `[plugins.<name>.retention.<category>]`: overrides the plugin's declared defaults.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawPlugin, RawSize};
 use super::{
     Capability, Config, ConfigError, FailMode, FeaturesConfig, IpLogging, LimitsConfig,
-    ListenConfig, LoggingConfig, PluginConfig, ResourceConflict, Retention, SaslConfig,
-    SaslMechanism, SessionsConfig, StorageConfig, TlsConfig,
+    ListenConfig, LoggingConfig, PluginConfig, PluginSource, ResourceConflict, Retention,
+    SaslConfig, SaslMechanism, SessionsConfig, StorageConfig, TlsConfig,
 };
 
 /// RFC 7677 §4: "the hash iteration-count announced by a server SHOULD be at least 4096".
@@ -151,6 +151,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
 
     let plugins = raw
         .plugins
+        .map_or_else(default_plugins, Ok)?
         .into_iter()
         .map(|(name, p)| plugin(name, p))
         .collect::<Result<Vec<_>>>()?;
@@ -172,6 +173,44 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
     })
 }
 
+/// The plugins loaded when the config has no `[plugins]` table: the built-ins a public service
+/// needs, with their grants, as an operator would write them.
+fn default_plugins() -> Result<std::collections::BTreeMap<String, RawPlugin>> {
+    toml::from_str(include_str!("default_plugins.toml"))
+        .map_err(|e| ConfigError::invalid("plugins", format!("built-in defaults: {e}")))
+}
+
+/// Where a plugin's component comes from: `path`, `builtin`, or the built-in named like the table.
+fn source(name: &str, path: Option<String>, builtin: Option<String>) -> Result<PluginSource> {
+    let key = |k: &str| format!("plugins.{name}.{k}");
+    match (path, builtin) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            &key("builtin"),
+            "set either `path` or `builtin`, not both",
+        )),
+        (Some(path), None) => Ok(PluginSource::File(non_empty_path(&key("path"), path)?)),
+        (None, builtin) => {
+            let (which, key) = match builtin {
+                Some(b) => (b, key("builtin")),
+                None => (name.to_owned(), key("path")),
+            };
+            if crate::plugins::builtin::get(&which).is_some() {
+                Ok(PluginSource::Builtin(which))
+            } else {
+                let known: Vec<_> = crate::plugins::builtin::names().collect();
+                Err(ConfigError::invalid(
+                    &key,
+                    format!(
+                        "no component file given, and \"{which}\" is not a built-in plugin \
+                         (built-ins: {})",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// `[plugins.<name>]`.
 fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
     let key = |k: &str| format!("plugins.{name}.{k}");
@@ -185,7 +224,7 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             format!("\"{name}\" is not a plugin name (lowercase letters, digits, '-', '_')"),
         ));
     }
-    let path = non_empty_path(&key("path"), raw.path)?;
+    let source = source(&name, raw.path, raw.builtin)?;
     let mut grants = Vec::with_capacity(raw.grants.len());
     for g in &raw.grants {
         let cap = Capability::ALL
@@ -239,9 +278,26 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             };
         retention.insert(category, Retention { max_age, max_items });
     }
+    for (declared, served) in &raw.services {
+        // One DNS label (RFC 1035 §2.3.1, lowercase): it becomes `<label>.<domain>`.
+        let ok = !served.is_empty()
+            && served.len() <= 63
+            && served
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !served.starts_with('-')
+            && !served.ends_with('-');
+        if !ok {
+            return Err(ConfigError::invalid(
+                &format!("plugins.{name}.services.{declared}"),
+                format!("\"{served}\" is not a DNS label (a-z, 0-9, '-')"),
+            ));
+        }
+    }
     Ok(PluginConfig {
+        services: raw.services,
         retention,
-        path,
+        source,
         grants,
         fail,
         memory: usize::try_from(memory)
@@ -456,6 +512,48 @@ mod tests {
         );
         assert!(duration("k", "0s").is_err());
         assert!(duration("k", "soon").is_err());
+    }
+
+    #[test]
+    fn plugin_sources_are_files_or_builtins() {
+        let one = |toml: &str| {
+            Config::from_toml_str(toml).map(|c| c.plugins.into_iter().next().map(|p| p.source))
+        };
+        assert_eq!(
+            one("[plugins.x]\npath = \"x.wasm\"\n").unwrap(),
+            Some(PluginSource::File("x.wasm".into()))
+        );
+        // No path: the table's name, or `builtin`, names a component in the binary.
+        assert_eq!(
+            one("[plugins.echo-bot]\n").unwrap(),
+            Some(PluginSource::Builtin("echo-bot".to_owned()))
+        );
+        assert_eq!(
+            one("[plugins.echo]\nbuiltin = \"echo-bot\"\n").unwrap(),
+            Some(PluginSource::Builtin("echo-bot".to_owned()))
+        );
+        let e = one("[plugins.nope]\n").unwrap_err().to_string();
+        assert!(e.starts_with("plugins.nope.path: "), "{e}");
+        assert!(e.contains("built-ins: echo-bot"), "{e}");
+        let e = one("[plugins.x]\nbuiltin = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("plugins.x.builtin: "), "{e}");
+        let e = one("[plugins.x]\nbuiltin = \"echo-bot\"\npath = \"x.wasm\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        // No `[plugins]` table: the built-in defaults, which must be valid and name built-ins
+        // only; an empty table: none.
+        let defaults = Config::from_toml_str("")
+            .expect("defaults are valid")
+            .plugins;
+        assert!(
+            defaults
+                .iter()
+                .all(|p| matches!(p.source, PluginSource::Builtin(_)))
+        );
+        assert_eq!(one("[plugins]\n").unwrap(), None);
     }
 
     #[test]

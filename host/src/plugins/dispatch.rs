@@ -69,20 +69,15 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Builds the index, refusing duplicate names and two owners of a service or IQ payload.
+    /// Builds the index, refusing two owners of a service or IQ payload.
     pub(crate) fn build(plugins: Vec<Arc<LoadedPlugin>>) -> Result<Self, PluginError> {
         let mut reg = Registry::default();
-        let mut names: HashMap<&str, usize> = HashMap::new();
+        // A plugin's identity is its config name (unique: a TOML table key), which scopes its
+        // data, instances and logs. The same component may be loaded under several names (two
+        // upload services with different limits); only what is addressed from outside (service
+        // labels, IQ payloads) needs a single owner.
         for (i, p) in plugins.iter().enumerate() {
             let m = &p.manifest;
-            if let Some(&j) = names.get(m.name.as_str()) {
-                return Err(PluginError::Clash {
-                    what: format!("the name \"{}\"", m.name),
-                    first: plugins[j].name().to_owned(),
-                    second: p.name().to_owned(),
-                });
-            }
-            names.insert(&m.name, i);
             for label in &m.services {
                 if let Some(&j) = reg.services.get(label) {
                     return Err(PluginError::Clash {

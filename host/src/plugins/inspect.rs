@@ -84,6 +84,20 @@ pub async fn inspect(path: &Path) -> Result<Inspection, PluginError> {
             path: path.to_owned(),
             source,
         })?;
+    inspect_bytes(plugin, wasm).await
+}
+
+/// As [`inspect`], for a component embedded in the binary (`tessera plugin list`).
+///
+/// # Errors
+/// [`PluginError::NotConfigured`] for an unknown name; otherwise as [`inspect`].
+pub async fn inspect_builtin(name: &str) -> Result<Inspection, PluginError> {
+    let wasm = super::builtin::get(name)
+        .ok_or_else(|| PluginError::NotConfigured(format!("{name} (no such built-in)")))?;
+    inspect_bytes(format!("built-in {name}"), wasm.to_vec()).await
+}
+
+async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, PluginError> {
     let runtime = Runtime::new(None, "localhost".to_owned())?;
     engine::start_ticker(&runtime.engine)
         .map_err(|e| PluginError::Runtime(format!("cannot start the epoch ticker: {e}")))?;

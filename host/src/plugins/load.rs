@@ -9,7 +9,7 @@ use super::bindings::PluginPre;
 use super::ephemeral::Ephemeral;
 use super::instance::{self, HostState, LoadedPlugin, PluginCtx};
 use super::{Manifest, PluginError, Runtime};
-use crate::config::{Capability, PluginConfig};
+use crate::config::{Capability, PluginConfig, PluginSource};
 
 /// The WIT package every plugin import must come from, and its supported version.
 const PACKAGE: &str = "tessera:plugin/";
@@ -83,13 +83,22 @@ pub(crate) async fn load(
     ephemeral: Option<Arc<Ephemeral>>,
 ) -> Result<LoadedPlugin, PluginError> {
     let plugin = config.name.clone();
-    let wasm = tokio::fs::read(&config.path)
-        .await
-        .map_err(|source| PluginError::Read {
-            plugin: plugin.clone(),
-            path: config.path.clone(),
-            source,
-        })?;
+    let wasm: std::borrow::Cow<'static, [u8]> = match &config.source {
+        PluginSource::File(path) => tokio::fs::read(path)
+            .await
+            .map_err(|source| PluginError::Read {
+                plugin: plugin.clone(),
+                path: path.clone(),
+                source,
+            })?
+            .into(),
+        PluginSource::Builtin(name) => super::builtin::get(name)
+            .ok_or_else(|| PluginError::Compile {
+                plugin: plugin.clone(),
+                message: format!("no built-in plugin named {name}"),
+            })?
+            .into(),
+    };
     let engine = runtime.engine.clone();
     let cache = runtime.cache_dir.clone();
     let component = tokio::task::spawn_blocking(move || {
@@ -164,6 +173,7 @@ pub(crate) async fn load(
         .await
         .map_err(trap("describe"))?;
     check_manifest(&plugin, &manifest)?;
+    let manifest = rename_services(&config, manifest)?;
     let domains = manifest
         .services
         .iter()
@@ -248,4 +258,28 @@ mod tests {
             Import::Unknown(_)
         ));
     }
+}
+
+/// Applies the operator's `[plugins.<name>.services]` renames to the declared labels; renaming
+/// a label the plugin does not declare is an error naming the key.
+fn rename_services(config: &PluginConfig, mut manifest: Manifest) -> Result<Manifest, PluginError> {
+    for declared in config.services.keys() {
+        if !manifest.services.contains(declared) {
+            return Err(PluginError::Manifest {
+                plugin: config.name.clone(),
+                problem: format!(
+                    "plugins.{}.services.{declared}: the plugin serves no \"{declared}\" \
+                     (it declares: {})",
+                    config.name,
+                    manifest.services.join(", ")
+                ),
+            });
+        }
+    }
+    for label in &mut manifest.services {
+        if let Some(served) = config.services.get(label.as_str()) {
+            label.clone_from(served);
+        }
+    }
+    Ok(manifest)
 }

@@ -18,9 +18,10 @@
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
-//! - `inspect`: what `tessera plugin inspect` prints.
+//! - `inspect`: what `tessera plugin inspect` prints; `builtin`: the components in the binary.
 
 mod bindings;
+pub mod builtin;
 mod caps;
 mod data;
 mod dispatch;
@@ -37,7 +38,7 @@ use std::sync::{Arc, RwLock, Weak};
 
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
-pub use inspect::{Inspection, inspect};
+pub use inspect::{Inspection, inspect, inspect_builtin};
 
 use crate::config::{Config, PluginConfig};
 use crate::server::Shared;
@@ -118,7 +119,7 @@ pub enum PluginError {
         /// What is wrong.
         problem: String,
     },
-    /// Two plugins claim the same name, service or IQ payload.
+    /// Two plugins claim the same service or IQ payload.
     #[error("plugins {first} and {second} both claim {what}")]
     Clash {
         /// What both claim.
