@@ -227,6 +227,30 @@ fn check_manifest(plugin: &str, m: &Manifest) -> Result<(), PluginError> {
     Ok(())
 }
 
+/// Applies the operator's `[plugins.<name>.services]` renames to the declared labels; renaming
+/// a label the plugin does not declare is an error naming the key.
+fn rename_services(config: &PluginConfig, mut manifest: Manifest) -> Result<Manifest, PluginError> {
+    for declared in config.services.keys() {
+        if !manifest.services.contains(declared) {
+            return Err(PluginError::Manifest {
+                plugin: config.name.clone(),
+                problem: format!(
+                    "plugins.{}.services.{declared}: the plugin serves no \"{declared}\" \
+                     (it declares: {})",
+                    config.name,
+                    manifest.services.join(", ")
+                ),
+            });
+        }
+    }
+    for label in &mut manifest.services {
+        if let Some(served) = config.services.get(label.as_str()) {
+            label.clone_from(served);
+        }
+    }
+    Ok(manifest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,28 +282,4 @@ mod tests {
             Import::Unknown(_)
         ));
     }
-}
-
-/// Applies the operator's `[plugins.<name>.services]` renames to the declared labels; renaming
-/// a label the plugin does not declare is an error naming the key.
-fn rename_services(config: &PluginConfig, mut manifest: Manifest) -> Result<Manifest, PluginError> {
-    for declared in config.services.keys() {
-        if !manifest.services.contains(declared) {
-            return Err(PluginError::Manifest {
-                plugin: config.name.clone(),
-                problem: format!(
-                    "plugins.{}.services.{declared}: the plugin serves no \"{declared}\" \
-                     (it declares: {})",
-                    config.name,
-                    manifest.services.join(", ")
-                ),
-            });
-        }
-    }
-    for label in &mut manifest.services {
-        if let Some(served) = config.services.get(label.as_str()) {
-            label.clone_from(served);
-        }
-    }
-    Ok(manifest)
 }
