@@ -11,9 +11,10 @@ use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const TARGET: &str = "wasm32-wasip2";
+#[path = "nested.rs"]
+mod nested;
+use nested::TARGET;
 
 fn main() {
     let manifest_dir =
@@ -41,33 +42,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
 
-    let target_dir = wasm_target_dir(&out_dir);
-    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo
-        .current_dir(&root)
-        .arg("build")
-        .arg("--release")
-        .arg(format!("--target={TARGET}"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        // Small components: no debug info in the embedded artifacts.
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        // Flags and wrappers meant for the outer, native build: host RUSTFLAGS, clippy-driver
-        // (`cargo clippy` sets RUSTC_WORKSPACE_WRAPPER), the outer target and build dirs.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CLIPPY_ARGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_BUILD_BUILD_DIR")
-        .env_remove("CARGO_PRIMARY_PACKAGE");
-    // Offline-safe: the lock file already pins every crate and the outer build fetched them; an
-    // offline outer build (`CARGO_NET_OFFLINE`, inherited) stays offline.
-    if env::var("CARGO_NET_OFFLINE").is_ok_and(|v| v == "true") {
-        cargo.arg("--offline");
-    }
+    let target_dir = nested::wasm_target_dir(&out_dir, "wasm-plugins");
+    let mut cargo = nested::wasm_cargo(&root, &target_dir);
     for (name, _) in &crates {
         cargo.arg("-p").arg(name);
     }
@@ -88,13 +64,7 @@ fn main() {
             .join(TARGET)
             .join("release")
             .join(format!("{file}.wasm"));
-        let bytes = fs::read(&wasm).unwrap_or_else(|e| panic!("read {}: {e}", wasm.display()));
-        // wasm32-wasip2 links a component; a core module here means the toolchain is wrong.
-        assert!(
-            wasmparser::Parser::is_component(&bytes),
-            "{} is not a WebAssembly component",
-            wasm.display()
-        );
+        nested::read_component(&wasm);
         let konst = file.to_uppercase();
         let path = wasm.display().to_string();
         writeln!(
@@ -161,17 +131,4 @@ fn package_name(dir: &Path) -> String {
         }
     }
     panic!("no [package] name in {}", manifest.display());
-}
-
-/// `<target>/wasm-plugins` when OUT_DIR has cargo's usual shape
-/// (`<target>[/<triple>]/<profile>/build/<pkg>-<hash>/out`), else a directory under OUT_DIR.
-fn wasm_target_dir(out_dir: &Path) -> PathBuf {
-    let profile_dir = out_dir.ancestors().nth(3);
-    let build_dir = out_dir.ancestors().nth(2);
-    match (build_dir, profile_dir.and_then(Path::parent)) {
-        (Some(build), Some(target)) if build.file_name().is_some_and(|n| n == "build") => {
-            target.join("wasm-plugins")
-        }
-        _ => out_dir.join("wasm-plugins"),
-    }
 }

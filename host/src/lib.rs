@@ -19,6 +19,8 @@
 //! - `server`: [`Server`] ties it together: listeners, shared state, graceful shutdown.
 
 pub mod accounts;
+#[doc(hidden)]
+pub mod bench;
 pub mod config;
 mod im;
 mod ns;

@@ -120,6 +120,10 @@ impl Server {
         ServerAddrs::of(&self.c2s, &self.c2s_direct_tls)
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// The storage handle (for account management next to a running server).
     pub fn storage(&self) -> &Storage {
         &self.shared.storage

@@ -1,11 +1,9 @@
 //! A real server with plugins for the plugin suites (`plugins.rs` and the suites beside it):
-//! fixture components from `tests/plugins/*` (built for wasm32-wasip2 on first use into the test
-//! target directory, unless `TESSERA_PLUGIN_FIXTURES` names a directory that already holds
-//! `fixture_<name>.wasm`), a server on `127.0.0.1:0` with alice, bob and carol (password `pw`),
+//! fixture components from `tests/plugins/*` (built for wasm32-wasip2 once per build by the
+//! `fixtures-build` dev-dependency), a server on `127.0.0.1:0` with alice, bob and carol (password `pw`),
 //! and the minimal raw client logged in over plain TCP.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use minidom::Element;
@@ -18,33 +16,11 @@ pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 // ---- fixtures ----
 
-pub fn build_fixtures() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("TESSERA_PLUGIN_FIXTURES") {
-        return Ok(PathBuf::from(dir));
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/Cargo.toml");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-fixtures");
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .context("running cargo for the fixture plugins")?;
-    anyhow::ensure!(status.success(), "building the fixture plugins failed");
-    Ok(target.join("wasm32-wasip2/release"))
-}
-
-/// The path of a fixture component.
+/// The path of a fixture component (`tests/plugins/<name>`), built by `fixtures-build`.
 pub fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build_fixtures().expect("fixture plugins build"))
-        .join(format!("fixture_{name}.wasm"))
+    PathBuf::from(
+        fixtures_build::path(name).unwrap_or_else(|| panic!("no fixture {name} in tests/plugins")),
+    )
 }
 
 // ---- server ----

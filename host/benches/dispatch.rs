@@ -1,0 +1,101 @@
+//! Plugin costs: what a routed message pays for the `incoming` hook with 0, 1 and 5 subscribed
+//! plugins (each a real component that passes: `tests/plugins/pass`), and server start-up with
+//! every built-in plugin, its compiled code taken from the on-disk cache.
+//!
+//! `cargo bench -p tessera --bench dispatch` (CI only compiles it). Figures go in
+//! `docs/benchmarks.md`.
+
+use std::path::Path;
+
+use divan::{Bencher, black_box};
+use minidom::Element;
+use tessera::Server;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::plugin_server::{config, fixture};
+
+fn main() {
+    divan::main();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A server (bound, not serving: the hook needs its state, not its sockets) with `n` copies of
+/// the `pass` plugin, each subscribed to incoming messages.
+fn server_with_passes(rt: &tokio::runtime::Runtime, dir: &Path, n: usize) -> Server {
+    let plugins: String = if n == 0 {
+        "[plugins]\n".to_owned()
+    } else {
+        (0..n)
+            .map(|i| format!("[plugins.pass{i}]\npath = {:?}\n", fixture("pass")))
+            .collect()
+    };
+    let config = config(dir, &plugins).expect("config");
+    rt.block_on(Server::bind(config)).expect("server binds")
+}
+
+/// A typical chat message as the stream layer hands it on (with its stamped `from`).
+fn chat_message() -> Element {
+    "<message xmlns='jabber:client' from='alice@localhost/phone' to='bob@localhost' type='chat' \
+     id='a3f9c2e1'><body>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</body>\
+     <active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        .parse()
+        .expect("valid message")
+}
+
+/// The `incoming` hook over one message, by number of subscribed plugins.
+#[divan::bench(args = [0, 1, 5])]
+fn incoming_hook(bencher: Bencher<'_, '_>, plugins: usize) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server_with_passes(&rt, dir.path(), plugins);
+    let bob: jid::BareJid = "bob@localhost".parse().expect("jid");
+    let message = chat_message();
+    // Warm: every pooled instance exists and has run once.
+    for _ in 0..16 {
+        assert!(rt.block_on(tessera::bench::incoming_hook(
+            &server,
+            &bob,
+            message.clone()
+        )));
+    }
+    bencher
+        .with_inputs(|| message.clone())
+        .bench_local_values(|m| {
+            black_box(rt.block_on(tessera::bench::incoming_hook(&server, &bob, m)))
+        });
+}
+
+/// `Server::bind` with every built-in plugin loaded (compiled code from the cache, warmed by a
+/// first start), the database opened and migrated, the certificate loaded: what an operator
+/// waits for at a restart.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn startup_with_all_builtins(bencher: Bencher<'_, '_>) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grants: Vec<String> = tessera::config::Capability::ALL
+        .iter()
+        .map(|c| format!("{:?}", c.interface()))
+        .collect();
+    let plugins: String = tessera::plugins::builtin::names()
+        .map(|name| format!("[plugins.{name}]\ngrants = [{}]\n", grants.join(", ")))
+        .collect();
+    let config = config(dir.path(), &plugins).expect("config");
+    drop(
+        rt.block_on(Server::bind(config.clone()))
+            .expect("first start fills the cache"),
+    );
+    bencher.bench_local(|| {
+        let server = rt
+            .block_on(Server::bind(config.clone()))
+            .expect("server binds");
+        black_box(server.plugins().names().len())
+    });
+}

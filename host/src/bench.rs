@@ -1,0 +1,21 @@
+//! Entry points for the benchmarks in `host/benches/`, which are separate crates and see only the
+//! public API. Hidden from the docs and not part of the API: nothing else may call them.
+
+use minidom::Element;
+
+use crate::Server;
+use crate::plugins::{self, Flow, Hook};
+
+/// What the router does for a message to a local account before delivering it
+/// (`im::message::handle`): the `incoming` hook, skipped outright when no plugin subscribed.
+/// Returns whether the message goes on to delivery.
+pub async fn incoming_hook(server: &Server, recipient: &jid::BareJid, message: Element) -> bool {
+    let shared = server.shared();
+    if !plugins::subscribed(shared, Hook::Incoming, &message) {
+        return true;
+    }
+    matches!(
+        plugins::run_hook(shared, Hook::Incoming, Some(recipient), None, message).await,
+        Flow::Continue(_)
+    )
+}
