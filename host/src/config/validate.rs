@@ -545,8 +545,8 @@ mod tests {
         )
         .expect("valid admins");
         let admin = jid::BareJid::new("admin@example.org").expect("jid");
-        assert_eq!(ok.admins, [admin.clone()]);
         assert!(ok.is_admin(&admin));
+        assert_eq!(ok.admins, [admin]);
         for bad in [
             "admins = [\"admin@elsewhere.org\"]",
             "admins = [\"localhost\"]",
