@@ -28,3 +28,7 @@ pub(crate) const PING: &str = "urn:xmpp:ping";
 pub(crate) const TIME: &str = "urn:xmpp:time";
 /// XEP-0092: software version.
 pub(crate) const VERSION: &str = "jabber:iq:version";
+/// XEP-0050: ad-hoc commands.
+pub(crate) const COMMANDS: &str = "http://jabber.org/protocol/commands";
+/// XEP-0004: data forms.
+pub(crate) const DATA_FORMS: &str = "jabber:x:data";

@@ -16,6 +16,13 @@ pub enum Hook {
     Undeliverable,
     /// A stanza addressed to one of the plugin's services (`label.<domain>` or `*@label.<domain>`).
     Service,
+    /// An IQ get or set whose payload the plugin owns ([`Manifest::iq_handler`]), sent to the
+    /// server's domain, the sender's own bare JID or with no `to`; the context's account is the
+    /// sender's bare JID and its session the sender's full JID. Answer it with
+    /// [`crate::router::send`] from the server's domain and [`crate::Verdict::Handled`], or with
+    /// [`crate::Verdict::Error`]; [`crate::Verdict::Pass`] answers `service-unavailable`. Not for
+    /// [`Subscription`]s: the host refuses a manifest subscribing to it.
+    Iq,
 }
 
 impl From<Hook> for wit::Hook {
@@ -25,6 +32,7 @@ impl From<Hook> for wit::Hook {
             Hook::Incoming => wit::Hook::Incoming,
             Hook::Undeliverable => wit::Hook::Undeliverable,
             Hook::Service => wit::Hook::Service,
+            Hook::Iq => wit::Hook::Iq,
         }
     }
 }
@@ -36,6 +44,7 @@ impl From<wit::Hook> for Hook {
             wit::Hook::Incoming => Hook::Incoming,
             wit::Hook::Undeliverable => Hook::Undeliverable,
             wit::Hook::Service => Hook::Service,
+            wit::Hook::Iq => Hook::Iq,
         }
     }
 }

@@ -66,10 +66,10 @@ pub trait Plugin {
 pub struct Context {
     /// Which hook fired.
     pub hook: Hook,
-    /// The local account concerned: the sender for `outgoing`, the recipient for `incoming` and
-    /// `undeliverable`; none for `service`.
+    /// The local account concerned: the sender for `outgoing` and `iq`, the recipient for
+    /// `incoming` and `undeliverable`; none for `service`.
     pub account: Option<String>,
-    /// For `outgoing`, the full JID of the sending session.
+    /// For `outgoing` and `iq`, the full JID of the sending session.
     pub session: Option<String>,
 }
 

@@ -1,7 +1,8 @@
 //! Plugins in the running server, driven by a real client: the `echo-bot` example component, as
-//! the `plugins-build` build script compiled it for wasm32-wasip2.
+//! the `plugins-build` build script compiled it for wasm32-wasip2; and the XEP-0050 admin command
+//! that reloads it, run by slixmpp's `xep_0050`.
 
-use tessera_tests::{TestClient, TestServer};
+use tessera_tests::{TestClient, TestServer, slix};
 
 use crate::support::{bare, chat, is_message, jid};
 
@@ -51,4 +52,49 @@ async fn echo_bot_without_router_grant_is_refused() -> anyhow::Result<()> {
         "error names plugin and capability: {msg}"
     );
     Ok(())
+}
+
+/// Issue 3: "reload by admin command". slixmpp's XEP-0050 plugin lists the server's commands as
+/// the admin alice, runs `urn:tessera:admin:reload-plugin`, picks echo-bot in the form and
+/// completes; bob's session, open throughout, still gets echoes afterwards.
+#[tokio::test]
+async fn slixmpp_reloads_a_plugin_with_the_admin_command() -> anyhow::Result<()> {
+    let config = format!(
+        "admins = [\"alice@localhost\"]\n{}",
+        echo_bot_config(r#"["log", "router"]"#)
+    );
+    let server = TestServer::with_config(&config).await?;
+    server.add_user("alice", PW).await?;
+    server.add_user("bob", PW).await?;
+    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+
+    let args = [
+        "--jid",
+        "alice@localhost",
+        "--password",
+        PW,
+        "--mech",
+        "SCRAM-SHA-256",
+        "--command",
+        "urn:tessera:admin:reload-plugin",
+        "--command-field",
+        "plugin=echo-bot",
+        "--expect-note",
+        "Plugin echo-bot reloaded.",
+    ];
+    let Some(run) = slix::run_script(&server, "client.py", &args).await? else {
+        return bob.close().await;
+    };
+    assert_eq!(
+        run.code,
+        Some(0),
+        "slixmpp's reload command failed: {run:?}"
+    );
+    assert!(run.has_result("command-listed"), "{run:?}");
+    assert!(run.has_result("command-completed"), "{run:?}");
+
+    bob.send(chat(jid("echo.localhost"), "still here")).await?;
+    bob.recv(|s| is_message(s, &bare("echo.localhost"), "still here"))
+        .await?;
+    bob.close().await
 }

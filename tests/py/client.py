@@ -6,7 +6,13 @@ Connects to --host/--port (STARTTLS, or TLS from the first byte with --direct-tl
   --send-to JID --body TEXT      send a chat message
   --await-from JID --await-body TEXT
                                  wait for a chat message from that bare JID with that body
-Prints RESULT: lines (session-started, auth-failed <condition>, sent, received) and exits
+  --command NODE [--command-field VAR=VALUE] [--expect-note TEXT]
+                                 XEP-0050 via slixmpp's xep_0050: list the server's commands,
+                                 check NODE is listed, execute it; if it answers with a form,
+                                 submit VAR=VALUE (an offered option) and complete; succeed
+                                 when it completes (with a note of exactly TEXT, if given)
+Prints RESULT: lines (session-started, auth-failed <condition>, sent, received, command-listed,
+command-<status>, command-error <condition>) and exits
 0 when the expected outcome happened (--expect success|failure), 1 otherwise, 2 on timeout.
 Never prints the password or message bodies other than the test's own fixed text.
 """
@@ -18,6 +24,7 @@ import sys
 from pathlib import Path
 
 import slixmpp
+from slixmpp.exceptions import IqError
 
 
 class TestClient(slixmpp.ClientXMPP):
@@ -28,6 +35,10 @@ class TestClient(slixmpp.ClientXMPP):
             plugin_config={"feature_mechanisms": {"use_mech": args.mech}},
         )
         self.args = args
+        if args.command:
+            self.register_plugin("xep_0030")
+            self.register_plugin("xep_0004")
+            self.register_plugin("xep_0050")
         self.ca_certs = Path(args.ca)
         self.enable_direct_tls = args.direct_tls
         self.enable_starttls = not args.direct_tls
@@ -52,8 +63,49 @@ class TestClient(slixmpp.ClientXMPP):
         if self.args.send_to:
             self.send_message(mto=self.args.send_to, mbody=self.args.body, mtype="chat")
             print("RESULT: sent", flush=True)
+        if self.args.command:
+            self.finish(await self.run_command())
+            return
         if not self.args.await_from:
             self.finish(True)
+
+    async def run_command(self):
+        node = self.args.command
+        server = self.boundjid.domain
+        adhoc = self.plugin["xep_0050"]
+        try:
+            listing = await adhoc.get_commands(jid=server)
+            nodes = [item[1] for item in listing["disco_items"]["items"]]
+            if node not in nodes:
+                print("RESULT: command-not-listed", flush=True)
+                return False
+            print("RESULT: command-listed", flush=True)
+            answer = (await adhoc.send_command(server, node, action="execute"))["command"]
+            if answer["status"] == "executing" and self.args.command_field:
+                var, value = self.args.command_field.split("=", 1)
+                field = answer["form"].get_fields()[var]
+                offered = [o["value"] for o in field["options"]]
+                if value not in offered:
+                    print("RESULT: command-option-missing", flush=True)
+                    return False
+                submit = self.plugin["xep_0004"].make_form(ftype="submit")
+                submit.add_field(var=var, value=value)
+                answer = (
+                    await adhoc.send_command(
+                        server,
+                        node,
+                        action="complete",
+                        payload=submit,
+                        sessionid=answer["sessionid"],
+                    )
+                )["command"]
+        except IqError as e:
+            print(f"RESULT: command-error {e.iq['error']['condition']}", flush=True)
+            return False
+        print(f"RESULT: command-{answer['status']}", flush=True)
+        notes = [text for (_kind, text) in answer["notes"]]
+        expected = self.args.expect_note
+        return answer["status"] == "completed" and (expected is None or expected in notes)
 
     def on_failed_auth(self, stanza):
         print(f"RESULT: auth-failed {stanza['condition']}", flush=True)
@@ -88,6 +140,9 @@ async def main():
     parser.add_argument("--body")
     parser.add_argument("--await-from")
     parser.add_argument("--await-body")
+    parser.add_argument("--command")
+    parser.add_argument("--command-field")
+    parser.add_argument("--expect-note")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(

@@ -27,6 +27,10 @@ pub struct Config {
     pub domain: String,
     /// Where the SQLite database and the generated certificate live (`./data`).
     pub data_dir: PathBuf,
+    /// Server administrators (`admins`): bare JIDs of local accounts, normalised and
+    /// deduplicated. They may run the admin ad-hoc commands (XEP-0050) and plugins ask
+    /// `accounts.is-admin` about them.
+    pub admins: Vec<jid::BareJid>,
     /// Listening sockets.
     pub listen: ListenConfig,
     /// TLS settings.
@@ -84,6 +88,11 @@ impl Config {
         };
         config.data_dir = data_dir;
         config
+    }
+
+    /// Whether `user` is one of the operator's administrators (`admins`).
+    pub fn is_admin(&self, user: &jid::BareJid) -> bool {
+        self.admins.contains(user)
     }
 
     /// Checks that the files the config names can be read (`tls.cert`, `tls.key`), for

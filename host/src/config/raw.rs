@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub(crate) struct RawConfig {
     pub(crate) domain: Option<String>,
     pub(crate) data_dir: Option<String>,
+    /// Server administrators: bare JIDs of local accounts (none by default).
+    pub(crate) admins: Vec<String>,
     pub(crate) listen: RawListen,
     pub(crate) tls: RawTls,
     pub(crate) sasl: RawSasl,

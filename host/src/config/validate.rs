@@ -149,6 +149,8 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         },
     };
 
+    let admins = admins(&raw.admins, &domain)?;
+
     let plugins = raw
         .plugins
         .map_or_else(default_plugins, Ok)?
@@ -159,6 +161,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
     Ok(Config {
         domain,
         data_dir,
+        admins,
         listen,
         tls,
         sasl,
@@ -311,6 +314,26 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
         config,
         name,
     })
+}
+
+/// `admins`: bare JIDs (RFC 7622 §3) of accounts on our own domain, normalised, no duplicates.
+fn admins(raw: &[String], domain: &str) -> Result<Vec<jid::BareJid>> {
+    let mut admins: Vec<jid::BareJid> = Vec::with_capacity(raw.len());
+    for text in raw {
+        let jid = jid::BareJid::new(text).map_err(|e| {
+            ConfigError::invalid("admins", format!("\"{text}\" is not a bare JID: {e}"))
+        })?;
+        if jid.node().is_none() || jid.domain().as_str() != domain {
+            return Err(ConfigError::invalid(
+                "admins",
+                format!("\"{text}\" is not an account of this server (user@{domain})"),
+            ));
+        }
+        if !admins.contains(&jid) {
+            admins.push(jid);
+        }
+    }
+    Ok(admins)
 }
 
 /// RFC 7622 §3.2: a domainpart, normalised (lowercased, IDNA) as the `jid` crate does.
@@ -611,6 +634,26 @@ mod tests {
         assert!(err("[plugins.x.retention.notes]\nmax_size = 1").contains("max_size"));
         assert!(Config::from_toml_str("[plugins.Bad]\npath = \"x\"\n").is_err());
         assert!(Config::from_toml_str("[plugins.x]\ngrants = []\n").is_err());
+    }
+
+    #[test]
+    fn admins_are_local_bare_jids() {
+        let ok = Config::from_toml_str(
+            "domain = \"example.org\"\nadmins = [\"Admin@example.org\", \"admin@example.org\"]",
+        )
+        .expect("valid admins");
+        let admin = jid::BareJid::new("admin@example.org").expect("jid");
+        assert!(ok.is_admin(&admin));
+        assert_eq!(ok.admins, [admin]);
+        for bad in [
+            "admins = [\"admin@elsewhere.org\"]",
+            "admins = [\"localhost\"]",
+            "admins = [\"admin@localhost/phone\"]",
+            "admins = [\"@@\"]",
+        ] {
+            let err = Config::from_toml_str(bad).expect_err(bad);
+            assert_eq!(err.key().as_deref(), Some("admins"), "{bad}: {err}");
+        }
     }
 
     #[test]

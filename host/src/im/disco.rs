@@ -8,11 +8,20 @@ use minidom::Element;
 use super::error::Condition;
 use super::stanza::set_attr;
 use crate::ns;
+use crate::plugins::iq::DiscoIdentity;
 
 fn identity(category: &str, ty: &str) -> Element {
     let mut el = Element::bare("identity", ns::DISCO_INFO);
     set_attr(&mut el, "category", category);
     set_attr(&mut el, "type", ty);
+    el
+}
+
+fn named_identity(i: &DiscoIdentity) -> Element {
+    let mut el = identity(&i.category, &i.type_);
+    if let Some(name) = &i.name {
+        set_attr(&mut el, "name", name.as_str());
+    }
     el
 }
 
@@ -32,19 +41,47 @@ fn no_node(query: &Element) -> Result<(), Condition> {
 
 /// The features the server itself answers (the IQ namespaces handled in `iq`).
 pub(crate) fn server_features(version: bool) -> Vec<&'static str> {
-    let mut features = vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::TIME];
+    let mut features = vec![
+        ns::COMMANDS,
+        ns::DISCO_INFO,
+        ns::DISCO_ITEMS,
+        ns::PING,
+        ns::TIME,
+    ];
     if version {
         features.push(ns::VERSION);
     }
     features
 }
 
-/// disco#info of the server: identity server/im (XEP-0030 §3.1, Registrar "server").
-pub(crate) fn server_info(query: &Element, version: bool) -> Result<Element, Condition> {
+/// disco#info of the server: identity server/im (XEP-0030 §3.1, Registrar "server") and the
+/// server's features, with the plugins' identities and features merged in. Identities are
+/// unique by category, type and name and features by `var` (XEP-0030 §3.1: "MUST NOT" repeat),
+/// both sorted, so the answer is stable (as XEP-0115 hashing wants).
+pub(crate) fn server_info(
+    query: &Element,
+    version: bool,
+    plugin_features: &[String],
+    plugin_identities: &[DiscoIdentity],
+) -> Result<Element, Condition> {
     no_node(query)?;
+    let mut identities = vec![DiscoIdentity {
+        category: "server".to_owned(),
+        type_: "im".to_owned(),
+        name: None,
+    }];
+    identities.extend_from_slice(plugin_identities);
+    identities.sort();
+    identities.dedup();
+    let mut features: Vec<&str> = server_features(version);
+    features.extend(plugin_features.iter().map(String::as_str));
+    features.sort_unstable();
+    features.dedup();
     let mut q = Element::bare("query", ns::DISCO_INFO);
-    q.append_child(identity("server", "im"));
-    for var in server_features(version) {
+    for i in &identities {
+        q.append_child(named_identity(i));
+    }
+    for var in features {
         q.append_child(feature(var));
     }
     Ok(q)
@@ -95,7 +132,7 @@ mod tests {
 
     #[test]
     fn server_info_lists_identity_and_features() {
-        let info = server_info(&q(ns::DISCO_INFO, false), false).expect("info");
+        let info = server_info(&q(ns::DISCO_INFO, false), false, &[], &[]).expect("info");
         let id = info
             .get_child("identity", ns::DISCO_INFO)
             .expect("identity");
@@ -105,10 +142,60 @@ mod tests {
         );
         assert_eq!(
             vars(&info),
-            [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::TIME]
+            [
+                ns::COMMANDS,
+                ns::DISCO_INFO,
+                ns::DISCO_ITEMS,
+                ns::PING,
+                ns::TIME
+            ]
         );
-        let info = server_info(&q(ns::DISCO_INFO, false), true).expect("info");
+        let info = server_info(&q(ns::DISCO_INFO, false), true, &[], &[]).expect("info");
         assert!(vars(&info).iter().any(|v| v == ns::VERSION));
+    }
+
+    #[test]
+    fn plugin_features_and_identities_merge_sorted_and_unique() {
+        let id = |c: &str, t: &str, n: Option<&str>| DiscoIdentity {
+            category: c.to_owned(),
+            type_: t.to_owned(),
+            name: n.map(str::to_owned),
+        };
+        let info = server_info(
+            &q(ns::DISCO_INFO, false),
+            false,
+            &[
+                "urn:example:b".to_owned(),
+                ns::PING.to_owned(),
+                "urn:example:b".to_owned(),
+            ],
+            &[
+                id("store", "file", Some("Files")),
+                id("server", "im", None),
+                id("store", "file", Some("Files")),
+                id("store", "file", Some("Other")),
+            ],
+        )
+        .expect("info");
+        let v = vars(&info);
+        assert_eq!(v.iter().filter(|v| *v == "urn:example:b").count(), 1);
+        assert_eq!(v.iter().filter(|v| *v == ns::PING).count(), 1);
+        let mut sorted = v.clone();
+        sorted.sort();
+        assert_eq!(v, sorted);
+        let ids: Vec<(Option<&str>, Option<&str>, Option<&str>)> = info
+            .children()
+            .filter(|c| c.is("identity", ns::DISCO_INFO))
+            .map(|c| (c.attr("category"), c.attr("type"), c.attr("name")))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (Some("server"), Some("im"), None),
+                (Some("store"), Some("file"), Some("Files")),
+                (Some("store"), Some("file"), Some("Other")),
+            ]
+        );
     }
 
     #[test]
@@ -126,7 +213,7 @@ mod tests {
     #[test]
     fn unknown_nodes_are_not_found() {
         assert_eq!(
-            server_info(&q(ns::DISCO_INFO, true), false),
+            server_info(&q(ns::DISCO_INFO, true), false, &[], &[]),
             Err(Condition::ItemNotFound)
         );
         assert_eq!(

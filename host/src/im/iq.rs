@@ -10,7 +10,7 @@ use minidom::Element;
 
 use super::error::{Condition, bounce};
 use super::stanza::{Dest, account, iq_result, send, send_bytes};
-use super::{ImSession, disco, ping, roster, time, version};
+use super::{ImSession, commands, disco, ping, roster, time, version};
 use crate::ns;
 use crate::server::Shared;
 use crate::storage::{StorageError, Subscription};
@@ -161,6 +161,24 @@ async fn answer(
     ty: IqType,
     answerer: Answerer,
 ) -> Result<(), StorageError> {
+    // cmds: a payload a plugin owns goes to it first (`crate::plugins::iq`), when the server
+    // answers for itself or for the sender; ad-hoc commands go to `commands` (XEP-0050 §3).
+    let iq = if matches!(answerer, Answerer::Server | Answerer::OwnAccount) {
+        match crate::plugins::iq::owned(shared, &session.jid, iq).await {
+            crate::plugins::Flow::Continue(iq) => iq,
+            crate::plugins::Flow::Stop => return Ok(()),
+        }
+    } else {
+        iq
+    };
+    if answerer == Answerer::Server
+        && ty == IqType::Set
+        && iq.children().next().is_some_and(commands::is_command)
+    {
+        commands::execute(shared, session, iq).await;
+        return Ok(());
+    }
+    // cmds: end.
     let Some(payload) = iq.children().next() else {
         bounce(shared, &session.jid, iq, Condition::BadRequest);
         return Ok(());
@@ -175,8 +193,21 @@ async fn answer(
         }
         // RFC 6121 §2.3.3 (set) and §2.1.3 (get): only the account itself touches its roster.
         (Request::Roster, Answerer::OtherAccount(_)) => Err(Condition::Forbidden),
-        (Request::DiscoInfo, Answerer::Server) => {
-            disco::server_info(payload, version_enabled).map(Some)
+        // cmds: a node is an ad-hoc command's (XEP-0050 §2.3); without one, the server's
+        // features and identities with the plugins' (XEP-0030 §3.1).
+        (Request::DiscoInfo, Answerer::Server) => match payload.attr("node") {
+            Some(node) => commands::info(shared, &session.jid.to_bare(), node).map(Some),
+            None => disco::server_info(
+                payload,
+                version_enabled,
+                &shared.plugins.disco_features(),
+                &shared.plugins.disco_identities(),
+            )
+            .map(Some),
+        },
+        // cmds: the commands node lists the requester's commands (XEP-0050 §2.2).
+        (Request::DiscoItems, Answerer::Server) if payload.attr("node") == Some(ns::COMMANDS) => {
+            Ok(Some(commands::items(shared, &session.jid.to_bare())))
         }
         // plugins: the server's items are the plugins' services (XEP-0030 §4.1).
         (Request::DiscoItems, Answerer::Server) => {

@@ -15,8 +15,13 @@
 //!   `subscription_io` drives it against storage and the router for both sides.
 //! - `roster`: roster get/set/remove, versioning and pushes (RFC 6121 §2).
 //! - `iq`: IQ routing and the server's own IQs: `disco` (XEP-0030), `ping` (XEP-0199),
-//!   `time` (XEP-0202), `version` (XEP-0092).
+//!   `time` (XEP-0202), `version` (XEP-0092), `commands` (XEP-0050) with `admin` (the server's
+//!   own admin commands).
 
+// cmds: `admin` holds the server's admin commands, `commands` XEP-0050 discovery and execution
+// (shared with `crate::plugins::commands` for the node check).
+mod admin;
+pub(crate) mod commands;
 mod disco;
 // plugins: `error`, `message` and `stanza` are shared with `crate::plugins` (error replies,
 // delivery rules for stanzas plugins send).

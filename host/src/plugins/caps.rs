@@ -183,9 +183,17 @@ impl accounts::Host for HostState {
         self.not_yet(Capability::Accounts)
     }
 
-    async fn is_admin(&mut self, _user: String) -> wasmtime::Result<bool> {
-        // The operator's config has no administrator list yet, so nobody is one.
-        Ok(false)
+    async fn is_admin(&mut self, user: String) -> wasmtime::Result<bool> {
+        // cmds: the operator's `admins` list. No error to return: an ungranted call, a JID that
+        // is not a local account's, or no running server all answer "not an admin".
+        let (Ok(()), Ok(shared), Ok(jid)) = (
+            self.check(Capability::Accounts),
+            self.server(),
+            self.local_user(&user),
+        ) else {
+            return Ok(false);
+        };
+        Ok(shared.config.is_admin(&jid))
     }
 }
 

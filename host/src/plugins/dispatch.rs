@@ -22,7 +22,8 @@ use crate::im::stanza::{client_element, send};
 use crate::ns;
 use crate::server::Shared;
 
-const HOOKS: usize = 4;
+// cmds: `iq` has a slot so the index stays total, but `iq::check` refuses subscriptions to it.
+const HOOKS: usize = 5;
 const KINDS: usize = 3;
 
 fn hook_ix(h: Hook) -> usize {
@@ -31,6 +32,7 @@ fn hook_ix(h: Hook) -> usize {
         Hook::Incoming => 1,
         Hook::Undeliverable => 2,
         Hook::Service => 3,
+        Hook::Iq => 4,
     }
 }
 
@@ -99,6 +101,8 @@ impl Registry {
                 }
                 reg.iq_owners.insert(key, i);
             }
+            // cmds: built-in namespaces, the `iq` hook and command nodes.
+            super::iq::check_manifest(p)?;
             for s in &m.subscriptions {
                 reg.index[hook_ix(s.hook)][kind_ix(s.kind)].push(Sub {
                     plugin: i,
@@ -116,8 +120,15 @@ impl Registry {
                 subs.sort_by_key(|s| std::cmp::Reverse(s.priority));
             }
         }
+        super::commands::check(&plugins)?;
         reg.plugins = plugins;
         Ok(reg)
+    }
+
+    /// cmds: the plugin owning IQ payload `{namespace}name`, if any.
+    pub(crate) fn iq_owner(&self, namespace: &str, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        let key = (namespace.to_owned(), name.to_owned());
+        self.iq_owners.get(&key).map(|&i| &self.plugins[i])
     }
 
     /// The domains served by plugins, for the server's disco#items.
@@ -180,7 +191,7 @@ const CONDITIONS: [&str; 22] = [
 ];
 
 /// The `<error/>` element for a plugin's stanza error.
-fn error_element(e: &StanzaError) -> Element {
+pub(super) fn error_element(e: &StanzaError) -> Element {
     let condition = CONDITIONS
         .into_iter()
         .find(|c| *c == e.condition)
@@ -197,7 +208,7 @@ fn error_element(e: &StanzaError) -> Element {
 
 /// Answers the stanza's sender (a local session: every stanza reaching a hook has a full `from`
 /// stamped by the stream layer) with an error, unless the stanza is an error itself.
-fn answer(shared: &Shared, stanza: Element, error: Element) {
+pub(super) fn answer(shared: &Shared, stanza: Element, error: Element) {
     let Some(sender) = stanza.attr("from").and_then(|f| FullJid::new(f).ok()) else {
         return;
     };
@@ -206,12 +217,12 @@ fn answer(shared: &Shared, stanza: Element, error: Element) {
     }
 }
 
-fn answer_condition(shared: &Shared, stanza: Element, condition: Condition) {
+pub(super) fn answer_condition(shared: &Shared, stanza: Element, condition: Condition) {
     answer(shared, stanza, condition.element());
 }
 
 /// Calls `on-stanza` on one plugin.
-async fn call(
+pub(super) async fn call(
     plugin: &LoadedPlugin,
     ctx: &StanzaContext,
     stanza: &super::bindings::tessera::plugin::types::Stanza,
@@ -226,9 +237,24 @@ async fn call(
     plugin.finish(lease, "on-stanza", result)
 }
 
+/// cmds: calls `on-command` on one plugin.
+pub(super) async fn call_command(
+    plugin: &LoadedPlugin,
+    req: &super::bindings::exports::tessera::plugin::handler::CommandRequest,
+) -> Result<Result<String, StanzaError>, Failure> {
+    let mut lease = plugin.acquire().await?;
+    let instance = &mut lease.instance;
+    let result = instance
+        .bindings
+        .tessera_plugin_handler()
+        .call_on_command(&mut instance.store, req)
+        .await;
+    plugin.finish(lease, "on-command", result)
+}
+
 /// The fail-mode answer for a failed call: `Some(condition)` to answer with (closed), `None` to
 /// pass (open).
-fn fail_closed(plugin: &LoadedPlugin, failure: Failure) -> Option<Condition> {
+pub(super) fn fail_closed(plugin: &LoadedPlugin, failure: Failure) -> Option<Condition> {
     match plugin.config.fail {
         FailMode::Open => None,
         FailMode::Closed if failure.is_trap() => Some(Condition::InternalServerError),

@@ -43,6 +43,7 @@ fn hook(h: Hook) -> &'static str {
         Hook::Incoming => "incoming",
         Hook::Undeliverable => "undeliverable",
         Hook::Service => "service",
+        Hook::Iq => "iq",
     }
 }
 

@@ -18,17 +18,21 @@
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
+//! - `iq`: owned IQ payloads (the `iq` hook) and the plugins' disco#info features and
+//!   identities; `commands`: their XEP-0050 ad-hoc commands.
 //! - `inspect`: what `tessera plugin inspect` prints; `builtin`: the components in the binary.
 
 mod bindings;
 pub mod builtin;
 mod caps;
+pub(crate) mod commands;
 mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
 mod inspect;
 mod instance;
+pub(crate) mod iq;
 mod load;
 mod route;
 mod wire;
