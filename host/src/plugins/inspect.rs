@@ -117,6 +117,8 @@ pub async fn inspect(path: &Path) -> Result<Inspection, PluginError> {
         service_domains: OnceLock::new(),
         data: OnceLock::new(),
         ephemeral: Arc::new(Ephemeral::new(0)),
+        // Inspection grants nothing, so no blob is ever written.
+        blob_limits: super::blobs::BlobLimits { max: 0, quota: 0 },
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
     });
