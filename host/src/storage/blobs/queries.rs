@@ -40,6 +40,9 @@ macro_rules! blob_queries {
                     .bind(key.name)
                     .fetch_optional(&mut *tx)
                     .await?;
+                // On SQLite the `DELETE` took the write lock, so the sum is exact. On PostgreSQL
+                // (READ COMMITTED) two concurrent puts of different names may both pass: the
+                // quota can be overshot by what is in flight at once, never by more.
                 if let Some(quota) = row.quota {
                     let used: i64 = sqlx::query_scalar(sql::PLUGIN_BYTES)
                         .bind(key.plugin)
