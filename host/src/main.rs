@@ -234,7 +234,8 @@ async fn user(config: Config, action: UserCommand) -> anyhow::Result<()> {
     create_data_dir(&config)?;
     let storage = Storage::open(&config.storage)
         .await
-        .context("opening storage")?;
+        .context("opening storage")?
+        .with_blob_dir(config.data_dir.join("blobs"));
     match action {
         UserCommand::Add { name } => {
             let password = read_password(&format!("Password for {name}: "))?;

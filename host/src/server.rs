@@ -87,7 +87,8 @@ impl Server {
         let domain = BareJid::new(&config.domain).context("domain: not a valid JID domain")?;
         let storage = Storage::open(&config.storage)
             .await
-            .context("storage: cannot open the database")?;
+            .context("storage: cannot open the database")?
+            .with_blob_dir(config.data_dir.join("blobs"));
         let tls = TlsState::load(&config).await.context("tls")?;
         let c2s = bind_all(&config.listen.c2s, "c2s").await?;
         let c2s_direct_tls = bind_all(&config.listen.c2s_direct_tls, "c2s_direct_tls").await?;

@@ -46,12 +46,13 @@
 //! - XEP helpers: [`forms`] (XEP-0004 data forms), [`rsm`] (XEP-0059 result set management),
 //!   [`commands`] (XEP-0050 ad-hoc commands).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
-//!   [`archive`], [`ephemeral`]. A component imports only the interfaces whose functions it
+//!   [`archive`], [`blobs`], [`ephemeral`]. A component imports only the interfaces whose functions it
 //!   calls, and the operator must grant each of them.
 //! - [`testing`] (native builds only): the fake host and a [`testing::Harness`].
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod blobs;
 pub mod clock;
 pub mod commands;
 pub mod ephemeral;

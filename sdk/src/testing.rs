@@ -126,7 +126,12 @@ pub fn set_now(ms: u64) {
     HOST.with(|h| h.borrow_mut().now = ms);
 }
 
-/// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"ephemeral"`) fail with
+/// Caps the size of one blob, as the operator's `blob_max` does (default: no cap).
+pub fn set_blob_max(bytes: u64) {
+    HOST.with(|h| h.borrow_mut().blob_max = Some(bytes));
+}
+
+/// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"blobs"`, `"ephemeral"`) fail with
 /// [`HostError::NotGranted`], as when the operator did not grant it.
 pub fn deny(capability: &str) {
     HOST.with(|h| h.borrow_mut().denied.insert(capability.to_owned()));
@@ -161,6 +166,9 @@ struct FakeHost {
     archive: BTreeMap<Slot, Vec<Entry>>,
     next_seq: u64,
     ephemeral: BTreeMap<String, Vec<u8>>,
+    /// Bytes and expiry, by (category, owner, name).
+    blobs: BTreeMap<Slot, (Vec<u8>, Option<u64>)>,
+    blob_max: Option<u64>,
 }
 
 impl FakeHost {
@@ -280,6 +288,60 @@ pub(crate) mod fake {
                 .map(|((_, _, k), _)| k.clone())
                 .take(limit as usize)
                 .collect())
+        })
+    }
+
+    pub(crate) fn blob_put(
+        category: &str,
+        owner: &Owner,
+        name: &str,
+        data: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, HostError> {
+        with(|h| {
+            h.check("blobs", category, owner)?;
+            let size = data.len() as u64;
+            if h.blob_max.is_some_and(|max| size > max) {
+                return Err(HostError::QuotaExceeded);
+            }
+            if name.contains('\0') || name.len() > 1024 {
+                return Err(HostError::Invalid("blob name".into()));
+            }
+            h.blobs.insert(
+                (category.to_owned(), owner.clone(), name.to_owned()),
+                (data.to_vec(), expires_at),
+            );
+            Ok(size)
+        })
+    }
+
+    pub(crate) fn blob_get(
+        category: &str,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        with(|h| {
+            h.check("blobs", category, owner)?;
+            let now = h.now;
+            Ok(h.blobs
+                .get(&(category.to_owned(), owner.clone(), name.to_owned()))
+                .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+                .map(|(v, _)| v.clone()))
+        })
+    }
+
+    pub(crate) fn blob_delete(
+        category: &str,
+        owner: &Owner,
+        name: &str,
+    ) -> Result<bool, HostError> {
+        with(|h| {
+            h.check("blobs", category, owner)?;
+            let now = h.now;
+            let old = h
+                .blobs
+                .remove(&(category.to_owned(), owner.clone(), name.to_owned()));
+            Ok(old.is_some_and(|(_, exp)| exp.is_none_or(|e| e > now)))
         })
     }
 
@@ -562,6 +624,47 @@ mod tests {
         assert_eq!(a.remove_ids(&ids[..1]).unwrap(), 1);
         assert_eq!(a.remove(Some(1004), None).unwrap(), 1);
         assert_eq!(a.remove(None, None).unwrap(), 3);
+    }
+
+    #[test]
+    fn blobs_round_trip_with_limits_and_expiry() {
+        use crate::blobs;
+        reset();
+        install_manifest(manifest().data(DataDeclaration::new(
+            "avatars",
+            "a",
+            OwnerKind::User,
+            Visibility::Owner,
+        )));
+        let a = Owner::user("a@b");
+        let every: Vec<u8> = (0..=255).collect();
+        assert_eq!(blobs::put("avatars", &a, "x", &every, None), Ok(256));
+        assert_eq!(blobs::get("avatars", &a, "x"), Ok(Some(every)));
+        assert_eq!(blobs::get("avatars", &Owner::user("c@d"), "x"), Ok(None));
+        assert_eq!(
+            blobs::get("secret", &a, "x"),
+            Err(HostError::UndeclaredCategory("secret".into()))
+        );
+        assert_eq!(
+            blobs::put("avatars", &Owner::Service, "x", b"", None),
+            Err(HostError::WrongOwner)
+        );
+        set_blob_max(2);
+        assert_eq!(
+            blobs::put("avatars", &a, "x", b"abc", None),
+            Err(HostError::QuotaExceeded)
+        );
+        assert_eq!(
+            blobs::get("avatars", &a, "x").unwrap().map(|v| v.len()),
+            Some(256)
+        );
+        blobs::put("avatars", &a, "soon", b"s", Some(10)).unwrap();
+        set_now(10);
+        assert_eq!(blobs::get("avatars", &a, "soon"), Ok(None));
+        assert_eq!(blobs::delete("avatars", &a, "soon"), Ok(false));
+        assert_eq!(blobs::delete("avatars", &a, "x"), Ok(true));
+        deny("blobs");
+        assert_eq!(blobs::get("avatars", &a, "x"), Err(HostError::NotGranted));
     }
 
     #[test]

@@ -405,6 +405,10 @@ pub struct PluginConfig {
     pub max_traps: u32,
     /// Bytes it may keep in `ephemeral` (default 1 MiB).
     pub ephemeral_bytes: usize,
+    /// Largest single blob it may store through `blobs` (default 16 MiB).
+    pub blob_max: u64,
+    /// Total bytes of blobs it may keep (default 1 GiB).
+    pub blob_quota: u64,
     /// `[plugins.<name>.config]` serialised as TOML, handed to `init`.
     pub config: String,
     /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
@@ -457,6 +461,8 @@ impl std::fmt::Debug for PluginConfig {
             .field("instances", &self.instances)
             .field("max_traps", &self.max_traps)
             .field("ephemeral_bytes", &self.ephemeral_bytes)
+            .field("blob_max", &self.blob_max)
+            .field("blob_quota", &self.blob_quota)
             .field("retention", &self.retention)
             .field("services", &self.services)
             .field("config", &format_args!("<{} bytes>", self.config.len()))

@@ -330,6 +330,12 @@ pub(crate) struct RawPlugin {
     /// Bytes the plugin may keep in `ephemeral` (keys plus values).
     #[serde(default = "default_plugin_ephemeral")]
     pub(crate) ephemeral: RawSize,
+    /// Largest single blob the plugin may store through `blobs`.
+    #[serde(default = "default_plugin_blob_max")]
+    pub(crate) blob_max: RawSize,
+    /// Total bytes of blobs the plugin may keep.
+    #[serde(default = "default_plugin_blob_quota")]
+    pub(crate) blob_quota: RawSize,
     /// The plugin's own configuration, handed to its `init` as TOML.
     #[serde(default)]
     pub(crate) config: toml::Table,
@@ -373,4 +379,12 @@ pub(crate) fn default_plugin_max_traps() -> i64 {
 
 pub(crate) fn default_plugin_ephemeral() -> RawSize {
     RawSize::Text("1MiB".to_owned())
+}
+
+pub(crate) fn default_plugin_blob_max() -> RawSize {
+    RawSize::Text("16MiB".to_owned())
+}
+
+pub(crate) fn default_plugin_blob_quota() -> RawSize {
+    RawSize::Text("1GiB".to_owned())
 }

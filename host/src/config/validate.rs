@@ -263,6 +263,11 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
         ));
     }
     let ephemeral = size(&key("ephemeral"), &raw.ephemeral)?;
+    let blob_max = size(&key("blob_max"), &raw.blob_max)?;
+    if blob_max == 0 {
+        return Err(ConfigError::invalid(&key("blob_max"), "must be at least 1"));
+    }
+    let blob_quota = size(&key("blob_quota"), &raw.blob_quota)?;
     let config = toml::to_string(&raw.config)
         .map_err(|e| ConfigError::invalid(&key("config"), e.to_string()))?;
     let mut retention = std::collections::BTreeMap::new();
@@ -311,6 +316,8 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             .map_err(|_| ConfigError::invalid(&key("max_traps"), "too large"))?,
         ephemeral_bytes: usize::try_from(ephemeral)
             .map_err(|_| ConfigError::invalid(&key("ephemeral"), "too large"))?,
+        blob_max,
+        blob_quota,
         config,
         name,
     })
@@ -598,6 +605,7 @@ mod tests {
         );
         assert!(p.config.contains("api_key"));
         assert!(p.retention.is_empty());
+        assert_eq!((p.blob_max, p.blob_quota), (16 << 20, 1 << 30));
         let c = Config::from_toml_str(
             "[plugins.mam]\npath = \"mam.wasm\"\n\
              [plugins.mam.retention.archive]\nmax_age = \"7d\"\nmax_items = 1000\n",
@@ -623,6 +631,8 @@ mod tests {
         assert!(err("memory = \"12KiB\"").contains("plugins.x.memory"));
         assert!(err("timeout = \"0s\"").contains("plugins.x.timeout"));
         assert!(err("instances = 0").contains("plugins.x.instances"));
+        assert!(err("blob_max = 0").contains("plugins.x.blob_max"));
+        assert!(err("blob_quota = \"lots\"").contains("plugins.x.blob_quota"));
         assert!(
             err("[plugins.x.retention.notes]\nmax_age = \"never\"")
                 .contains("plugins.x.retention.notes.max_age")

@@ -6,13 +6,14 @@
 //! host invariants, so a bad argument never kills the instance.
 //!
 //! `kv` and `archive` go to storage under the plugin's config name, after the data checks of
-//! `data`. `blobs` and `http-outbound` answer `unavailable` for now.
+//! `data`; so does `blobs`, implemented in `plugins::blobs`. `http-outbound` answers
+//! `unavailable` for now.
 
 use jid::BareJid;
 
 use super::bindings::tessera::plugin::{
-    accounts, archive, blobs, clock, ephemeral, http_outbound, http_types, kv, log, manifest,
-    roster, router, sessions, types,
+    accounts, archive, clock, ephemeral, http_outbound, http_types, kv, log, manifest, roster,
+    router, sessions, types,
 };
 use super::data;
 use super::instance::HostState;
@@ -293,7 +294,7 @@ const MAX_KEYS: u32 = 10_000;
 impl HostState {
     /// The checks every `kv` and `archive` call makes, in order: the grant, the running server,
     /// the declared category, the owner's kind and form.
-    fn data_scope(
+    pub(super) fn data_scope(
         &self,
         cap: Capability,
         category: &str,
@@ -306,7 +307,7 @@ impl HostState {
         Ok((shared, c.clone(), owner))
     }
 
-    fn data_error(&self, e: &crate::storage::StorageError) -> Error {
+    pub(super) fn data_error(&self, e: &crate::storage::StorageError) -> Error {
         data::storage_error(&self.plugin.name, e)
     }
 }
@@ -504,37 +505,6 @@ impl archive::Host for HostState {
             .archive_remove_ids(&self.plugin.name, &c.name, &owner, &stream, &ids)
             .await
             .map_err(|e| self.data_error(&e)))
-    }
-}
-
-impl blobs::Host for HostState {
-    async fn put(
-        &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _name: String,
-        _data: Vec<u8>,
-        _expires_at: Option<types::Timestamp>,
-    ) -> Guest<u64> {
-        self.not_yet(Capability::Blobs)
-    }
-
-    async fn get(
-        &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _name: String,
-    ) -> Guest<Option<Vec<u8>>> {
-        self.not_yet(Capability::Blobs)
-    }
-
-    async fn delete(
-        &mut self,
-        _category: String,
-        _owner: types::Owner,
-        _name: String,
-    ) -> Guest<bool> {
-        self.not_yet(Capability::Blobs)
     }
 }
 

@@ -117,6 +117,7 @@ pub(crate) fn cap_expiry(c: &Category, now: Millis, asked: Option<Millis>) -> Op
 pub(crate) fn storage_error(plugin: &str, e: &StorageError) -> types::Error {
     match e {
         StorageError::Invalid(what) => types::Error::Invalid(what.clone()),
+        StorageError::QuotaExceeded => types::Error::QuotaExceeded,
         other => {
             tracing::error!(plugin, error = %other, "storage failure in a plugin call");
             types::Error::Unavailable("storage failure".to_owned())

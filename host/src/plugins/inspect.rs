@@ -132,6 +132,8 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
         service_domains: OnceLock::new(),
         data: OnceLock::new(),
         ephemeral: Arc::new(Ephemeral::new(0)),
+        // Inspection grants nothing, so no blob is ever written.
+        blob_limits: super::blobs::BlobLimits { max: 0, quota: 0 },
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
     });

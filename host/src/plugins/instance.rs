@@ -42,6 +42,8 @@ pub(crate) struct PluginCtx {
     /// Its declared data categories with their retention, set once its manifest is read.
     pub(crate) data: OnceLock<Vec<super::data::Category>>,
     pub(crate) ephemeral: Arc<Ephemeral>,
+    /// `blob_max` and `blob_quota` from its config.
+    pub(crate) blob_limits: super::blobs::BlobLimits,
     pub(crate) server: ServerLink,
     /// The server's domain.
     pub(crate) domain: String,

@@ -145,6 +145,7 @@ pub(crate) async fn load(
         service_domains: OnceLock::new(),
         data: OnceLock::new(),
         ephemeral: ephemeral.unwrap_or_else(|| Arc::new(Ephemeral::new(config.ephemeral_bytes))),
+        blob_limits: super::blobs::BlobLimits::of(&config),
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
     });

@@ -15,7 +15,8 @@
 //! - `load`: reading, compiling, the import check, `describe` and `init`.
 //! - `instance`: stores, limits, the instance pool, trap classification, the breaker.
 //! - `caps`: the host side of the capability interfaces; `ephemeral` is its shared map;
-//!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
+//!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC);
+//!   `blobs`: the `blobs` capability, with the same lifecycle and a size cap and quota.
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
 //! - `iq`: owned IQ payloads (the `iq` hook) and the plugins' disco#info features and
@@ -23,6 +24,7 @@
 //! - `inspect`: what `tessera plugin inspect` prints; `builtin`: the components in the binary.
 
 mod bindings;
+mod blobs;
 pub mod builtin;
 mod caps;
 pub(crate) mod commands;
@@ -51,6 +53,11 @@ use instance::{HostState, ServerLink};
 /// How often the host applies plugin data retention. Retention is measured in hours and days, so
 /// a minute's lag is immaterial; expired `kv` values already read as absent before they go.
 pub const GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How old a blob file without a row must be before the GC deletes it. A `put` writes its file
+/// before committing the row, so a younger file may be one whose row is on its way; an hour is
+/// far longer than any write, and an orphan costs only disk until then.
+pub const BLOB_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A plugin's manifest, as the WIT defines it.
 pub(crate) type Manifest = bindings::tessera::plugin::manifest::Manifest;
@@ -299,7 +306,8 @@ impl Plugins {
     }
 
     /// One garbage-collection pass: applies each loaded plugin's retention to each of its
-    /// declared categories, then deletes every expired `kv` value. Returns how many records went.
+    /// declared categories, then deletes every expired `kv` value and blob, then blob files
+    /// with no row older than [`BLOB_ORPHAN_GRACE`]. Returns how many records and files went.
     /// A storage failure is logged and the pass goes on with the next category. Without a
     /// running server (before `attach`, or after it is gone) it does nothing.
     ///
@@ -334,6 +342,10 @@ impl Plugins {
         match shared.storage.purge_expired(now).await {
             Ok(n) => deleted += n,
             Err(error) => tracing::error!(%error, "purging expired plugin data failed"),
+        }
+        match shared.storage.sweep_orphan_blobs(BLOB_ORPHAN_GRACE).await {
+            Ok(n) => deleted += n,
+            Err(error) => tracing::error!(%error, "sweeping orphan blob files failed"),
         }
         if deleted > 0 {
             tracing::debug!(deleted, "plugin data garbage collected");

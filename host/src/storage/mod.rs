@@ -12,10 +12,14 @@
 //! - `sqlite`, `postgres`: one backend each, the same methods; [`Storage`] dispatches to them.
 //! - `plugin_data`: plugin records (the WIT `kv` and `archive`) with their lifecycle: owner,
 //!   category, expiry, retention ([`Owner`], [`ArchiveQuery`], [`Page`]).
+//! - `blobs`: plugin blobs (the WIT `blobs`), rows here and bytes in files under a directory
+//!   given with [`Storage::with_blob_dir`], with the same lifecycle.
 //!
 //! Every roster change bumps the roster version in its own transaction (RFC 6121 §2.6), and
-//! deleting an account deletes everything it owns in one transaction, plugin records included.
+//! deleting an account deletes everything it owns in one transaction, plugin records included
+//! (a blob's file goes after the commit).
 
+mod blobs;
 mod model;
 mod plugin_data;
 mod postgres;
@@ -23,6 +27,7 @@ mod queries;
 mod sql;
 mod sqlite;
 
+pub use blobs::MAX_BLOB_NAME;
 pub use model::{AccountInfo, RosterItem, Subscription};
 pub use plugin_data::{
     ArchiveEntry, ArchiveQuery, InvalidOwner, MAX_ARCHIVE_MS, MAX_IDS, Millis, NewEntry, Owner,
@@ -70,6 +75,20 @@ pub enum StorageError {
     /// call it maps to the WIT `invalid`.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A blob write would take the plugin past its `blob_quota` (the WIT `quota-exceeded`).
+    #[error("blob quota exceeded")]
+    QuotaExceeded,
+    /// A blob file could not be written, read or listed.
+    #[error("blob file {}: {source}", path.display())]
+    BlobFile {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A blob call on a storage opened without [`Storage::with_blob_dir`].
+    #[error("no blob directory configured")]
+    NoBlobDir,
 }
 
 /// The storage handle: a connection pool, cheap to clone and share between tasks.
@@ -82,6 +101,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Storage {
     backend: Backend,
+    /// Where blob files live (`with_blob_dir`).
+    blobs: Option<std::sync::Arc<blobs::BlobDir>>,
 }
 
 #[derive(Clone)]
@@ -135,7 +156,10 @@ impl Storage {
                 max_connections,
             } => Backend::Postgres(postgres::Postgres::open(url, *max_connections).await?),
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            blobs: None,
+        })
     }
 
     /// Closes the pool: waits for checked-out connections to come back, then closes them all.
@@ -192,16 +216,20 @@ impl Storage {
     }
 
     /// Deletes the account and everything it owns (roster, its version, pending requests, and every
-    /// plugin's `kv` and `archive` records owned by [`Owner::User`] with this localpart), in one
-    /// transaction; `false` if absent (the plugin records are deleted either way).
+    /// plugin's `kv`, `archive` and `blobs` records owned by [`Owner::User`] with this localpart),
+    /// in one transaction, then the blobs' files; `false` if absent (the plugin records are
+    /// deleted either way).
     ///
     /// # Errors
     /// A database failure.
     ///
     /// # Cancel safety
-    /// One transaction; see [`Storage`].
+    /// One transaction; see [`Storage`]. Cancelled after the commit, blob files are left for
+    /// [`sweep_orphan_blobs`](Self::sweep_orphan_blobs).
     pub async fn delete_account(&self, username: &str) -> Result<bool, StorageError> {
-        dispatch!(self.delete_account(username))
+        let (found, files) = dispatch!(self.delete_account(username))?;
+        self.remove_blob_files(files).await;
+        Ok(found)
     }
 
     /// Whether the account exists.
@@ -552,7 +580,8 @@ impl Storage {
     /// Applies a category's retention (the operator's config) to one plugin's records; returns
     /// how many were deleted. `max_age`: `kv` values written and archive entries appended before
     /// `now_ms - max_age` go. `max_items`: only each owner's newest `kv` values and each owner's
-    /// stream's newest entries are kept, the oldest dropped first. Both run in one transaction.
+    /// stream's newest entries are kept, the oldest dropped first. Both run in one transaction;
+    /// blobs follow in a second one (by creation time and per owner, as `kv`), then their files.
     ///
     /// # Errors
     /// [`StorageError::Invalid`] for text holding NUL or a clock beyond [`MAX_ARCHIVE_MS`], or a
@@ -568,24 +597,30 @@ impl Storage {
         max_items: Option<u64>,
         now_ms: Millis,
     ) -> Result<u64, StorageError> {
-        dispatch!(self.enforce_retention(plugin, category, max_age, max_items, now_ms))
+        let records =
+            dispatch!(self.enforce_retention(plugin, category, max_age, max_items, now_ms))?;
+        let blobs = self
+            .blob_retention(plugin, category, max_age, max_items, now_ms)
+            .await?;
+        Ok(records + blobs)
     }
 
-    /// Deletes every plugin's `kv` values whose expiry has come (`expires_at <= now_ms`); returns
-    /// how many. Until then they already read as absent.
+    /// Deletes every plugin's `kv` values and blobs whose expiry has come (`expires_at <= now_ms`),
+    /// then the blobs' files; returns how many. Until then they already read as absent.
     ///
     /// # Errors
     /// A database failure.
     ///
     /// # Cancel safety
-    /// One statement; see [`Storage`].
+    /// One statement per table; see [`Storage`].
     pub async fn purge_expired(&self, now_ms: Millis) -> Result<u64, StorageError> {
-        dispatch!(self.purge_expired(now_ms))
+        let values = dispatch!(self.purge_expired(now_ms))?;
+        Ok(values + self.blob_purge(now_ms).await?)
     }
 
     /// Deletes every record the owner has in every plugin (a destroyed room, a room whose logging
-    /// was turned off, a service), in one transaction; returns how many. An account's records go
-    /// with [`delete_account`](Self::delete_account).
+    /// was turned off, a service), in one transaction (blobs in a second one, then their files);
+    /// returns how many. An account's records go with [`delete_account`](Self::delete_account).
     ///
     /// # Errors
     /// A database failure.
@@ -593,6 +628,7 @@ impl Storage {
     /// # Cancel safety
     /// One transaction; see [`Storage`].
     pub async fn delete_owner(&self, owner: &Owner) -> Result<u64, StorageError> {
-        dispatch!(self.delete_owner(owner))
+        let records = dispatch!(self.delete_owner(owner))?;
+        Ok(records + self.blob_remove_owner(owner).await?)
     }
 }

@@ -6,7 +6,8 @@
 //! instead. A backend provides `pool` and `read_tx()` — the transaction that reads a roster and its
 //! version from one snapshot — and has `sql`, `StorageError`, `Credentials`, `BareJid`,
 //! `ErrorKind`, `AccountInfo` and `RosterItem` in scope. The plugin-data methods
-//! (`plugin_data::queries`) are instantiated along with these.
+//! (`plugin_data::queries`) and the blob-metadata methods (`blobs::queries`) are instantiated
+//! along with these.
 
 macro_rules! shared_queries {
     ($store:ty) => {
@@ -71,10 +72,11 @@ macro_rules! shared_queries {
                 Ok(done.rows_affected() > 0)
             }
 
+            /// Whether the account was there, and the files of the blobs it owned.
             pub(super) async fn delete_account(
                 &self,
                 username: &str,
-            ) -> Result<bool, StorageError> {
+            ) -> Result<(bool, Vec<String>), StorageError> {
                 let mut tx = self.pool.begin().await?;
                 // Plugin records owned by the account, in every plugin (DESIGN.md "Privacy
                 // engine"): no foreign key reaches them, so they go explicitly, in this
@@ -87,6 +89,11 @@ macro_rules! shared_queries {
                         .execute(&mut *tx)
                         .await?;
                 }
+                let files: Vec<String> = sqlx::query_scalar(super::blobs::sql::DELETE_OWNER_RANGE)
+                    .bind(&lo)
+                    .bind(&hi)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let mut deleted = 0;
                 for statement in sql::DELETE_ACCOUNT {
                     deleted = sqlx::query(statement)
@@ -97,7 +104,7 @@ macro_rules! shared_queries {
                 }
                 tx.commit().await?;
                 // The last statement deletes the account row itself.
-                Ok(deleted > 0)
+                Ok((deleted > 0, files))
             }
 
             pub(super) async fn account_exists(
@@ -287,6 +294,7 @@ macro_rules! shared_queries {
         }
 
         super::plugin_data::plugin_data_queries!($store);
+        super::blobs::blob_queries!($store);
     };
 }
 
