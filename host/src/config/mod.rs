@@ -7,6 +7,7 @@
 //! Every key is documented in `examples/tessera.toml`; a test parses every shipped config.
 
 mod error;
+mod http;
 mod raw;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
+pub use http::{AllowedHost, HttpConfig};
 
 /// The file `tessera` reads when no `--config` is given, if it exists.
 pub const DEFAULT_PATH: &str = "tessera.toml";
@@ -43,6 +45,8 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// What the server's own logs may contain.
     pub logging: LoggingConfig,
+    /// The HTTP listener (`[http]`) and the plugins' outbound HTTP client.
+    pub http: HttpConfig,
     /// WebAssembly plugins (`[plugins.<name>]`), in load order (by name).
     pub plugins: Vec<PluginConfig>,
 }
@@ -401,6 +405,8 @@ pub struct PluginConfig {
     /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
     /// the plugin's declared defaults.
     pub retention: std::collections::BTreeMap<String, Retention>,
+    /// Hosts `http-outbound` may reach (`http_allow`); non-empty exactly when it is granted.
+    pub http_allow: Vec<AllowedHost>,
 }
 
 /// The operator's retention for one data category of a plugin. `None` keeps the plugin's
@@ -427,6 +433,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("max_traps", &self.max_traps)
             .field("ephemeral_bytes", &self.ephemeral_bytes)
             .field("retention", &self.retention)
+            .field("http_allow", &self.http_allow)
             .field("config", &format_args!("<{} bytes>", self.config.len()))
             .finish()
     }

@@ -21,6 +21,7 @@ pub(crate) struct RawConfig {
     pub(crate) sessions: RawSessions,
     pub(crate) features: RawFeatures,
     pub(crate) logging: RawLogging,
+    pub(crate) http: super::http::RawHttp,
     /// `[plugins.<name>]`, loaded in name order (a `BTreeMap`), which is also the tie-break for
     /// hook priorities.
     pub(crate) plugins: std::collections::BTreeMap<String, RawPlugin>,
@@ -330,6 +331,9 @@ pub(crate) struct RawPlugin {
     /// `[plugins.<name>.retention.<category>]`: the operator's retention per data category.
     #[serde(default)]
     pub(crate) retention: std::collections::BTreeMap<String, RawRetention>,
+    /// Hosts `http-outbound` may reach (`"push.example.org"`, `"127.0.0.1:8080"`, `"*.x.org"`).
+    #[serde(default)]
+    pub(crate) http_allow: Vec<String>,
 }
 
 /// `[plugins.<name>.retention.<category>]`: overrides the plugin's declared defaults.

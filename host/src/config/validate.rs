@@ -149,6 +149,8 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         },
     };
 
+    let http = super::http::validate(&raw.http)?;
+
     let plugins = raw
         .plugins
         .into_iter()
@@ -168,6 +170,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
             version: raw.features.version,
         },
         logging,
+        http,
         plugins,
     })
 }
@@ -239,7 +242,13 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             };
         retention.insert(category, Retention { max_age, max_items });
     }
+    let http_allow = super::http::allow_list(
+        &name,
+        &raw.http_allow,
+        grants.contains(&Capability::HttpOutbound),
+    )?;
     Ok(PluginConfig {
+        http_allow,
         retention,
         path,
         grants,
@@ -462,6 +471,7 @@ mod tests {
     fn plugins_have_defaults_and_named_errors() {
         let c = Config::from_toml_str(
             "[plugins.echo]\npath = \"echo.wasm\"\ngrants = [\"log\", \"http-outbound\"]\n\
+             http_allow = [\"push.example.org\"]\n\
              [plugins.echo.config]\napi_key = \"s3cret\"\n",
         )
         .expect("valid");

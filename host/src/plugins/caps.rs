@@ -6,7 +6,7 @@
 //! host invariants, so a bad argument never kills the instance.
 //!
 //! `kv` and `archive` go to storage under the plugin's config name, after the data checks of
-//! `data`. `blobs` and `http-outbound` answer `unavailable` for now.
+//! `data`. `http-outbound` is `super::http`'s. `blobs` answers `unavailable` for now.
 
 use jid::BareJid;
 
@@ -531,7 +531,8 @@ impl blobs::Host for HostState {
 }
 
 impl http_outbound::Host for HostState {
-    async fn fetch(&mut self, _req: http_types::Request) -> Guest<http_types::Response> {
-        self.not_yet(Capability::HttpOutbound)
+    async fn fetch(&mut self, req: http_types::Request) -> Guest<http_types::Response> {
+        // The allow-list, the transport and the deadline are `super::http`'s.
+        Ok(self.http_fetch(req).await)
     }
 }

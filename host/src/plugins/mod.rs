@@ -18,6 +18,7 @@
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
+//! - `http`: the `http-routes` index, `on-http` calls, the `http-outbound` allow-list.
 //! - `inspect`: what `tessera plugin inspect` prints.
 
 mod bindings;
@@ -26,6 +27,7 @@ mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
+mod http;
 mod inspect;
 mod instance;
 mod load;
@@ -35,8 +37,14 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
 
+pub(crate) use bindings::tessera::plugin::http_types::{
+    Request as HttpRequest, Response as HttpResponse,
+};
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
+pub(crate) use bindings::tessera::plugin::manifest::{OwnerKind, Visibility};
+pub(crate) use data::Category as DataCategory;
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
+pub(crate) use http::{HttpFailure, call as call_http};
 pub use inspect::{Inspection, inspect};
 
 use crate::config::{Config, PluginConfig};

@@ -51,6 +51,8 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
+    /// The HTTP listener (`http.listen`).
+    pub http: std::net::SocketAddr,
     pub plugins: tessera::plugins::Plugins,
     pub storage: tessera::storage::Storage,
     pub config: Config,
@@ -68,6 +70,7 @@ pub fn config(dir: &Path, plugins: &str) -> anyhow::Result<Config> {
          [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
          [tls]\nrequire_encryption = false\n\
          [sasl]\nscram_iterations = 4096\n\
+         [http]\nlisten = [\"127.0.0.1:0\"]\n\
          {plugins}",
         data = dir.join("data"),
     ))?)
@@ -91,6 +94,7 @@ impl TestServer {
             tessera::accounts::add(server.storage(), server.config(), user, "pw").await?;
         }
         let addr = *server.addrs().c2s.first().context("no listener")?;
+        let http = *server.addrs().http.first().context("no HTTP listener")?;
         let plugins = server.plugins();
         let storage = server.storage().clone();
         let config = server.config().clone();
@@ -98,6 +102,7 @@ impl TestServer {
         let task = tokio::spawn(server.run());
         Ok(Self {
             addr,
+            http,
             plugins,
             storage,
             config,
