@@ -4,7 +4,8 @@
 //! claims on `/privacy` are load errors; `/privacy` and `/privacy.json` state the host's facts
 //! and each plugin's categories with the operator's retention, and `tessera policy` prints the
 //! same; `http-outbound` reaches an allowed loopback server (also past the plugin's call
-//! deadline) and nothing else, without any network access.
+//! deadline) and nothing else, without any network access; `listen_tls` serves HTTPS with the
+//! server's certificate, and a body over `max_body` is 413.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,8 +34,21 @@ async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> anyhow::Result<Got> {
-    let tcp = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    request_on(TcpStream::connect(addr).await?, method, path, headers, body).await
+}
+
+/// One request over `io` (plain TCP or TLS).
+async fn request_on<T>(
+    io: T,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<Got>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     let driver = tokio::spawn(conn);
     let mut req = hyper::Request::builder()
         .method(method)
@@ -324,4 +338,61 @@ async fn fetch_reaches_an_allowed_loopback_server_and_nothing_else() -> anyhow::
     assert_eq!(server.plugins.is_disabled("webby"), Some(false));
     origin_task.abort();
     server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_uses_the_server_certificate_and_bodies_are_capped() -> anyhow::Result<()> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let config = tessera::Config::from_toml_str(&format!(
+        "data_dir = {data:?}\n[listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
+         [tls]\nrequire_encryption = false\n\
+         [http]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\nmax_body = \"1KiB\"\n\
+         {}",
+        webby("\"127.0.0.1:9\"", "")
+    ))?;
+    let server = tessera::Server::bind(config).await?;
+    let addrs = server.addrs();
+    let (http, https) = (
+        *addrs.http.first().context("http")?,
+        *addrs.https.first().context("https")?,
+    );
+    let stop = server.shutdown_token();
+    let task = tokio::spawn(server.run());
+
+    // `http.max_body`: over it is 413 before the plugin sees anything; at it is served.
+    let r = request(http, "POST", "/webby/big", &[], &[b'x'; 1025]).await?;
+    assert_eq!(r.status, 413);
+    let r = request(http, "POST", "/webby/fits", &[], &[b'x'; 1024]).await?;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "webby saw POST /webby/fits x-test=- body=1024")
+    );
+
+    // HTTPS with the server's (here generated) certificate, verified by a client trusting it.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(data.join("tls/cert.pem"))?)?;
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(
+            ServerName::try_from("localhost")?,
+            TcpStream::connect(https).await?,
+        )
+        .await?;
+    let r = request_on(tls, "GET", "/privacy.json", &[], b"").await?;
+    assert_eq!(r.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&r.body)?;
+    assert_eq!(json["plugins"][0]["name"], "webby");
+
+    stop.cancel();
+    task.await?
 }
