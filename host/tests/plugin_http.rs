@@ -276,13 +276,23 @@ async fn privacy_policy_is_served_and_printed_from_what_is_loaded() -> anyhow::R
     server.stop().await
 }
 
-/// A tiny origin server on `127.0.0.1:0`: `/ok` is 201 "hello", `/slow` answers after 300 ms.
+/// A tiny origin server on `127.0.0.1:0`: `/ok` is 201 "hello", `/moved` a 302 to the
+/// internet, `/slow` answers after 300 ms.
 async fn origin() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::routing::get;
     let app = axum::Router::new()
         .route(
             "/ok",
             get(|| async { (axum::http::StatusCode::CREATED, "hello") }),
+        )
+        .route(
+            "/moved",
+            get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "https://example.org/")],
+                )
+            }),
         )
         .route(
             "/slow",
@@ -320,6 +330,11 @@ async fn fetch_reaches_an_allowed_loopback_server_and_nothing_else() -> anyhow::
     assert_eq!(
         ask(&format!("http://{origin}/slow")).await?,
         said("status 200 len 4")
+    );
+    // Redirects are not followed: the plugin gets the 302 itself.
+    assert_eq!(
+        ask(&format!("http://{origin}/moved")).await?,
+        said("status 302 len 0")
     );
     for refused in [
         format!("http://{other}/ok"),
