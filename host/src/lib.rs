@@ -16,15 +16,19 @@
 //! - [`accounts`]: account management (add, remove, change password) shared by the CLI and server.
 //! - [`plugins`]: the wasmtime plugin runtime: loading with grants, instance pools with limits,
 //!   dispatch of stanzas to plugins by hook, reload.
+//! - `http`: the HTTP listener (plugins' `http-routes`, `/privacy`) and the `http-outbound` client.
+//! - [`policy`]: the published privacy policy, built from the config and the plugins' manifests.
 //! - `server`: [`Server`] ties it together: listeners, shared state, graceful shutdown.
 
 pub mod accounts;
 #[doc(hidden)]
 pub mod bench;
 pub mod config;
+mod http;
 mod im;
 mod ns;
 pub mod plugins;
+pub mod policy;
 mod router;
 mod server;
 pub mod storage;

@@ -9,6 +9,8 @@
 //! tessera plugin inspect FILE.wasm              what a plugin declares and imports
 //! tessera plugin inspect --builtin NAME         the same for a plugin embedded in the binary
 //! tessera plugin list                           the plugins embedded in the binary
+//! tessera [--config FILE] policy [--format text|json|html]
+//!                                               the privacy policy /privacy publishes
 //! ```
 //!
 //! Without `--config`, `./tessera.toml` is used if it exists, else the embedded defaults.
@@ -58,6 +60,25 @@ enum Command {
         #[command(subcommand)]
         action: PluginCommand,
     },
+    /// Print the privacy policy the server publishes at /privacy, built from the configuration
+    /// and the configured plugins' declarations (the plugins are loaded, the server is not
+    /// started).
+    Policy {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: PolicyFormat,
+    },
+}
+
+/// How `tessera policy` prints.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PolicyFormat {
+    /// Plain text.
+    Text,
+    /// JSON, as /privacy.json serves it.
+    Json,
+    /// HTML, as /privacy serves it.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match command {
             Command::Run => serve(config).await,
             Command::User { action } => user(config, action).await,
+            Command::Policy { format } => policy(config, format).await,
             Command::CheckConfig | Command::Plugin { .. } => unreachable!("handled above"),
         }
     })?;
@@ -228,6 +250,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     create_data_dir(&config)?;
     tessera::Server::bind(config).await?.run().await
+}
+
+async fn policy(config: Config, format: PolicyFormat) -> anyhow::Result<()> {
+    // Loading plugins writes their compile cache under data_dir.
+    create_data_dir(&config)?;
+    let policy = tessera::policy::Policy::load(&config).await?;
+    let text = match format {
+        PolicyFormat::Text => policy.to_text(),
+        PolicyFormat::Json => policy.to_json() + "\n",
+        PolicyFormat::Html => policy.to_html(),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing the policy")
 }
 
 async fn user(config: Config, action: UserCommand) -> anyhow::Result<()> {

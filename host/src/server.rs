@@ -45,14 +45,25 @@ pub struct ServerAddrs {
     pub c2s: Vec<SocketAddr>,
     /// Direct-TLS client listeners (5223, XEP-0368).
     pub c2s_direct_tls: Vec<SocketAddr>,
+    /// Plain HTTP listeners (`http.listen`).
+    pub http: Vec<SocketAddr>,
+    /// HTTPS listeners (`http.listen_tls`).
+    pub https: Vec<SocketAddr>,
 }
 
 impl ServerAddrs {
-    fn of(c2s: &[TcpListener], c2s_direct_tls: &[TcpListener]) -> Self {
+    fn of(
+        c2s: &[TcpListener],
+        c2s_direct_tls: &[TcpListener],
+        http: &crate::http::Listeners,
+    ) -> Self {
         let local = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let (http, https) = http.addrs();
         Self {
             c2s: local(c2s),
             c2s_direct_tls: local(c2s_direct_tls),
+            http,
+            https,
         }
     }
 }
@@ -64,6 +75,7 @@ pub struct Server {
     shutdown: CancellationToken,
     c2s: Vec<TcpListener>,
     c2s_direct_tls: Vec<TcpListener>,
+    http: crate::http::Listeners,
 }
 
 async fn bind_all(addrs: &[SocketAddr], key: &str) -> anyhow::Result<Vec<TcpListener>> {
@@ -92,6 +104,7 @@ impl Server {
         let tls = TlsState::load(&config).await.context("tls")?;
         let c2s = bind_all(&config.listen.c2s, "c2s").await?;
         let c2s_direct_tls = bind_all(&config.listen.c2s_direct_tls, "c2s_direct_tls").await?;
+        let http = crate::http::Listeners::bind(&config.http).await?;
         let throttle = AuthThrottle::new(
             config.sasl.max_failures_per_ip,
             config.sasl.max_failures_per_account,
@@ -113,12 +126,13 @@ impl Server {
             shutdown: CancellationToken::new(),
             c2s,
             c2s_direct_tls,
+            http,
         })
     }
 
     /// The bound listener addresses.
     pub fn addrs(&self) -> ServerAddrs {
-        ServerAddrs::of(&self.c2s, &self.c2s_direct_tls)
+        ServerAddrs::of(&self.c2s, &self.c2s_direct_tls, &self.http)
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -157,8 +171,9 @@ impl Server {
             shutdown,
             c2s,
             c2s_direct_tls,
+            http,
         } = self;
-        let addrs = ServerAddrs::of(&c2s, &c2s_direct_tls);
+        let addrs = ServerAddrs::of(&c2s, &c2s_direct_tls, &http);
         let tracker = TaskTracker::new();
         let permits = Arc::new(Semaphore::new(shared.config.limits.max_connections));
         let conn_ids = Arc::new(AtomicU64::new(1));
@@ -177,12 +192,16 @@ impl Server {
                 tracker.clone(),
             ));
         }
+        // The HTTP listener: plugin routes and the privacy policy.
+        http.spawn(&shared, &shutdown, &tracker);
         // Plugin data retention (DESIGN.md "Privacy engine"), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_gc(shutdown.clone()));
         tracing::info!(
             domain = %shared.domain,
             c2s = ?addrs.c2s,
             c2s_direct_tls = ?addrs.c2s_direct_tls,
+            http = ?addrs.http,
+            https = ?addrs.https,
             "server started"
         );
 

@@ -195,6 +195,7 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
              [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = [\"127.0.0.1:0\"]\n\
              [tls]\ncert = {cert:?}\nkey = {key:?}\n\
              [sasl]\nscram_iterations = 4096\n\
+             [http]\nlisten = [\"127.0.0.1:0\"]\n\
              [logging]\nlevel = \"trace\"\nips = \"never\"\n",
             data = dir.path().join("data"),
         ),

@@ -6,7 +6,6 @@
 
 use anyhow::Context as _;
 use minidom::Element;
-use tessera::Server;
 
 mod common;
 use common::plugin_server::*;
@@ -25,35 +24,11 @@ fn oracle() -> String {
 /// [`TestServer::start`], with `admins` set (a top-level key, which the plugin tables that
 /// `start` appends cannot carry).
 async fn start_with_admins(plugins: &str, admins: &[&str]) -> anyhow::Result<TestServer> {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("tessera=info")
-        .try_init();
-    let dir = tempfile::tempdir()?;
-    let mut config = config(dir.path(), plugins)?;
-    config.admins = admins
+    let admins = admins
         .iter()
         .map(|a| jid::BareJid::new(a))
         .collect::<Result<_, _>>()?;
-    let server = Server::bind(config).await?;
-    for user in ["alice", "bob", "carol"] {
-        tessera::accounts::add(server.storage(), server.config(), user, "pw").await?;
-    }
-    let addr = *server.addrs().c2s.first().context("no listener")?;
-    let plugins = server.plugins();
-    let storage = server.storage().clone();
-    let config = server.config().clone();
-    let stop = server.shutdown_token();
-    let task = tokio::spawn(server.run());
-    Ok(TestServer {
-        addr,
-        plugins,
-        storage,
-        config,
-        stop,
-        task,
-        dir,
-    })
+    TestServer::start_with(plugins, |config| config.admins = admins).await
 }
 
 /// Sends an IQ and returns the answer with that id.

@@ -201,12 +201,17 @@ fn base_config(dir: &Path, ca: &TestCa) -> Table {
     // RFC 7677 §4's minimum; the default (10 000) only slows the tests down.
     sasl.insert("scram_iterations".into(), Value::Integer(4096));
 
+    // The HTTP listener's default port (5280) would collide between tests running in parallel.
+    let mut http = Table::new();
+    http.insert("listen".into(), loopback());
+
     let mut root = Table::new();
     root.insert("domain".into(), Value::String(crate::DOMAIN.to_owned()));
     root.insert("data_dir".into(), path(dir));
     root.insert("listen".into(), Value::Table(listen));
     root.insert("tls".into(), Value::Table(tls));
     root.insert("sasl".into(), Value::Table(sasl));
+    root.insert("http".into(), Value::Table(http));
     root
 }
 

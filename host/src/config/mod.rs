@@ -7,6 +7,7 @@
 //! Every key is documented in `examples/tessera.toml`; a test parses every shipped config.
 
 mod error;
+mod http;
 mod raw;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
+pub use http::{AllowedHost, HttpConfig};
 
 /// The file `tessera` reads when no `--config` is given, if it exists.
 pub const DEFAULT_PATH: &str = "tessera.toml";
@@ -47,6 +49,8 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// What the server's own logs may contain.
     pub logging: LoggingConfig,
+    /// The HTTP listener (`[http]`) and the plugins' outbound HTTP client.
+    pub http: HttpConfig,
     /// WebAssembly plugins (`[plugins.<name>]`), in load order (by name).
     pub plugins: Vec<PluginConfig>,
 }
@@ -417,6 +421,8 @@ pub struct PluginConfig {
     /// `[plugins.<name>.services]`: the operator's label for a declared service label
     /// (`echo = "bot"` serves `bot.<domain>` instead of `echo.<domain>`).
     pub services: std::collections::BTreeMap<String, String>,
+    /// Hosts `http-outbound` may reach (`http_allow`); non-empty exactly when it is granted.
+    pub http_allow: Vec<AllowedHost>,
 }
 
 /// Where a plugin's component comes from.
@@ -465,6 +471,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("blob_quota", &self.blob_quota)
             .field("retention", &self.retention)
             .field("services", &self.services)
+            .field("http_allow", &self.http_allow)
             .field("config", &format_args!("<{} bytes>", self.config.len()))
             .finish()
     }

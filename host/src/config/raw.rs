@@ -23,6 +23,7 @@ pub(crate) struct RawConfig {
     pub(crate) sessions: RawSessions,
     pub(crate) features: RawFeatures,
     pub(crate) logging: RawLogging,
+    pub(crate) http: super::http::RawHttp,
     /// `[plugins.<name>]`, loaded in name order (a `BTreeMap`), which is also the tie-break for
     /// hook priorities. Absent: the built-in defaults (`default_plugins.toml`); present, even
     /// empty: exactly what it lists.
@@ -345,6 +346,9 @@ pub(crate) struct RawPlugin {
     /// `[plugins.<name>.services]`: declared service label → the label served instead.
     #[serde(default)]
     pub(crate) services: std::collections::BTreeMap<String, String>,
+    /// Hosts `http-outbound` may reach (`"push.example.org"`, `"127.0.0.1:8080"`, `"*.x.org"`).
+    #[serde(default)]
+    pub(crate) http_allow: Vec<String>,
 }
 
 /// `[plugins.<name>.retention.<category>]`: overrides the plugin's declared defaults.

@@ -150,6 +150,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
     };
 
     let admins = admins(&raw.admins, &domain)?;
+    let http = super::http::validate(&raw.http)?;
 
     let plugins = raw
         .plugins
@@ -172,6 +173,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
             version: raw.features.version,
         },
         logging,
+        http,
         plugins,
     })
 }
@@ -302,8 +304,14 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             ));
         }
     }
+    let http_allow = super::http::allow_list(
+        &name,
+        &raw.http_allow,
+        grants.contains(&Capability::HttpOutbound),
+    )?;
     Ok(PluginConfig {
         services: raw.services,
+        http_allow,
         retention,
         source,
         grants,
@@ -590,6 +598,7 @@ mod tests {
     fn plugins_have_defaults_and_named_errors() {
         let c = Config::from_toml_str(
             "[plugins.echo]\npath = \"echo.wasm\"\ngrants = [\"log\", \"http-outbound\"]\n\
+             http_allow = [\"push.example.org\"]\n\
              [plugins.echo.config]\napi_key = \"s3cret\"\n",
         )
         .expect("valid");

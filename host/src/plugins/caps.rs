@@ -6,8 +6,8 @@
 //! host invariants, so a bad argument never kills the instance.
 //!
 //! `kv` and `archive` go to storage under the plugin's config name, after the data checks of
-//! `data`; so does `blobs`, implemented in `plugins::blobs`. `http-outbound` answers
-//! `unavailable` for now.
+//! `data`; so does `blobs`, implemented in `plugins::blobs`. `http-outbound` is
+//! `super::http`'s.
 
 use jid::BareJid;
 
@@ -509,7 +509,8 @@ impl archive::Host for HostState {
 }
 
 impl http_outbound::Host for HostState {
-    async fn fetch(&mut self, _req: http_types::Request) -> Guest<http_types::Response> {
-        self.not_yet(Capability::HttpOutbound)
+    async fn fetch(&mut self, req: http_types::Request) -> Guest<http_types::Response> {
+        // The allow-list, the transport and the deadline are `super::http`'s.
+        Ok(self.http_fetch(req).await)
     }
 }

@@ -68,6 +68,8 @@ pub(crate) struct Registry {
     index: [[Vec<Sub>; KINDS]; HOOKS],
     services: HashMap<String, usize>,
     iq_owners: HashMap<(String, String), usize>,
+    /// The plugins' HTTP routes.
+    pub(crate) http: super::http::Routes,
 }
 
 impl Registry {
@@ -121,6 +123,7 @@ impl Registry {
             }
         }
         super::commands::check(&plugins)?;
+        reg.http = super::http::Routes::build(&plugins)?;
         reg.plugins = plugins;
         Ok(reg)
     }

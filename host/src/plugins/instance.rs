@@ -224,6 +224,14 @@ pub(crate) fn new_store(engine: &Engine, ctx: Arc<PluginCtx>, memory: usize) -> 
     store
 }
 
+impl HostState {
+    /// Moves the current call's deadline on by `by`: the time a host call spent waiting on I/O
+    /// (`http-outbound`), which is not the guest's own work (see `super::http`).
+    pub(crate) fn extend_deadline(&mut self, by: Duration) {
+        self.deadline += by;
+    }
+}
+
 /// Arms the deadline of the next call.
 pub(crate) fn arm(store: &mut Store<HostState>, timeout: Duration) {
     store.data_mut().deadline = Instant::now() + timeout;

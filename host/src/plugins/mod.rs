@@ -21,6 +21,7 @@
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
 //! - `iq`: owned IQ payloads (the `iq` hook) and the plugins' disco#info features and
 //!   identities; `commands`: their XEP-0050 ad-hoc commands.
+//! - `http`: the `http-routes` index, `on-http` calls, the `http-outbound` allow-list.
 //! - `inspect`: what `tessera plugin inspect` prints; `builtin`: the components in the binary.
 
 mod bindings;
@@ -32,6 +33,7 @@ mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
+mod http;
 mod inspect;
 mod instance;
 pub(crate) mod iq;
@@ -42,8 +44,14 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
 
+pub(crate) use bindings::tessera::plugin::http_types::{
+    Request as HttpRequest, Response as HttpResponse,
+};
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
+pub(crate) use bindings::tessera::plugin::manifest::{OwnerKind, Visibility};
+pub(crate) use data::Category as DataCategory;
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
+pub(crate) use http::{HttpFailure, call as call_http};
 pub use inspect::{Inspection, inspect, inspect_builtin};
 
 use crate::config::{Config, PluginConfig};

@@ -46,6 +46,8 @@ pub(crate) struct TlsState {
     resolver: Arc<ReloadableCert>,
     starttls: Arc<ServerConfig>,
     direct_tls: Arc<ServerConfig>,
+    /// The HTTP listener's `listen_tls` (ALPN `http/1.1`).
+    https: Arc<ServerConfig>,
 }
 
 impl TlsState {
@@ -105,6 +107,7 @@ impl TlsState {
             // STARTTLS clients rarely send ALPN; offering none means any offer is simply ignored.
             starttls: server_config(Vec::new())?,
             direct_tls: server_config(vec![ALPN_XMPP_CLIENT.to_vec()])?,
+            https: server_config(vec![b"http/1.1".to_vec()])?,
             resolver,
         })
     }
@@ -130,6 +133,11 @@ impl TlsState {
     /// The acceptor for STARTTLS (RFC 6120 §5.4.3.3): the TLS handshake after `<proceed/>`.
     pub(crate) fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.starttls.clone())
+    }
+
+    /// The acceptor for the HTTP listener's TLS sockets: the same certificate, ALPN `http/1.1`.
+    pub(crate) fn https_acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.https.clone())
     }
 
     /// The acceptor for direct TLS (XEP-0368), which offers ALPN `xmpp-client`.

@@ -27,6 +27,8 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
+    /// The HTTP listener (`http.listen`).
+    pub http: std::net::SocketAddr,
     pub plugins: tessera::plugins::Plugins,
     pub storage: tessera::storage::Storage,
     pub config: Config,
@@ -44,6 +46,7 @@ pub fn config(dir: &Path, plugins: &str) -> anyhow::Result<Config> {
          [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
          [tls]\nrequire_encryption = false\n\
          [sasl]\nscram_iterations = 4096\n\
+         [http]\nlisten = [\"127.0.0.1:0\"]\n\
          {plugins}",
         data = dir.join("data"),
     ))?)
@@ -56,17 +59,26 @@ pub fn plugin(name: &str, extra: &str) -> String {
 
 impl TestServer {
     pub async fn start(plugins: &str) -> anyhow::Result<Self> {
+        Self::start_with(plugins, |_| {}).await
+    }
+
+    /// As [`start`](Self::start), with `edit` applied to the config first (for top-level keys
+    /// the plugin tables cannot carry).
+    pub async fn start_with(plugins: &str, edit: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         // Logs go to the test's captured output (shown for a failing test).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter("tessera=info")
             .try_init();
         let dir = tempfile::tempdir()?;
-        let server = Server::bind(config(dir.path(), plugins)?).await?;
+        let mut config = config(dir.path(), plugins)?;
+        edit(&mut config);
+        let server = Server::bind(config).await?;
         for user in ["alice", "bob", "carol"] {
             tessera::accounts::add(server.storage(), server.config(), user, "pw").await?;
         }
         let addr = *server.addrs().c2s.first().context("no listener")?;
+        let http = *server.addrs().http.first().context("no HTTP listener")?;
         let plugins = server.plugins();
         let storage = server.storage().clone();
         let config = server.config().clone();
@@ -74,6 +86,7 @@ impl TestServer {
         let task = tokio::spawn(server.run());
         Ok(Self {
             addr,
+            http,
             plugins,
             storage,
             config,
