@@ -396,6 +396,8 @@ pub struct PluginConfig {
     pub max_traps: u32,
     /// Bytes it may keep in `ephemeral` (default 1 MiB).
     pub ephemeral_bytes: usize,
+    /// Server events queued for it before further ones are dropped (default 256).
+    pub event_queue: usize,
     /// `[plugins.<name>.config]` serialised as TOML, handed to `init`.
     pub config: String,
     /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
@@ -426,6 +428,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("instances", &self.instances)
             .field("max_traps", &self.max_traps)
             .field("ephemeral_bytes", &self.ephemeral_bytes)
+            .field("event_queue", &self.event_queue)
             .field("retention", &self.retention)
             .field("config", &format_args!("<{} bytes>", self.config.len()))
             .finish()

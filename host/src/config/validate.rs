@@ -252,6 +252,7 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             .map_err(|_| ConfigError::invalid(&key("max_traps"), "too large"))?,
         ephemeral_bytes: usize::try_from(ephemeral)
             .map_err(|_| ConfigError::invalid(&key("ephemeral"), "too large"))?,
+        event_queue: count(&key("event_queue"), raw.event_queue, 1)?,
         config,
         name,
     })
@@ -477,6 +478,7 @@ mod tests {
         );
         assert!(p.config.contains("api_key"));
         assert!(p.retention.is_empty());
+        assert_eq!(p.event_queue, 256);
         let c = Config::from_toml_str(
             "[plugins.mam]\npath = \"mam.wasm\"\n\
              [plugins.mam.retention.archive]\nmax_age = \"7d\"\nmax_items = 1000\n",
@@ -502,6 +504,7 @@ mod tests {
         assert!(err("memory = \"12KiB\"").contains("plugins.x.memory"));
         assert!(err("timeout = \"0s\"").contains("plugins.x.timeout"));
         assert!(err("instances = 0").contains("plugins.x.instances"));
+        assert!(err("event_queue = 0").contains("plugins.x.event_queue"));
         assert!(
             err("[plugins.x.retention.notes]\nmax_age = \"never\"")
                 .contains("plugins.x.retention.notes.max_age")

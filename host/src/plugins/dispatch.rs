@@ -66,6 +66,8 @@ pub(crate) struct Registry {
     index: [[Vec<Sub>; KINDS]; HOOKS],
     services: HashMap<String, usize>,
     iq_owners: HashMap<(String, String), usize>,
+    /// Subscribers per server event kind (`on-event`).
+    pub(crate) events: super::events::Index,
 }
 
 impl Registry {
@@ -121,6 +123,7 @@ impl Registry {
                 subs.sort_by_key(|s| std::cmp::Reverse(s.priority));
             }
         }
+        reg.events = super::events::index(&plugins);
         reg.plugins = plugins;
         Ok(reg)
     }

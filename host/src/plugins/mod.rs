@@ -18,6 +18,8 @@
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC).
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
 //! - `dispatch`: the hook index and verdicts; the `service` hook.
+//! - `events`: server events (`on-event`) through bounded per-plugin queues; `timers`: the
+//!   manifest timers.
 //! - `inspect`: what `tessera plugin inspect` prints.
 
 mod bindings;
@@ -26,10 +28,12 @@ mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
+mod events;
 mod inspect;
 mod instance;
 mod load;
 mod route;
+mod timers;
 mod wire;
 
 use std::path::PathBuf;
@@ -37,6 +41,7 @@ use std::sync::{Arc, RwLock, Weak};
 
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
+pub(crate) use events::ServerEvent;
 pub use inspect::{Inspection, inspect};
 
 use crate::config::{Config, PluginConfig};
@@ -166,6 +171,8 @@ struct Inner {
     registry: RwLock<Arc<dispatch::Registry>>,
     /// One reload at a time, so two reloads cannot both swap from the same old registry.
     reloading: tokio::sync::Mutex<()>,
+    /// Event queues and the swap signal timers follow.
+    events: events::Events,
 }
 
 /// The loaded plugins. Cheap to clone; every clone is the same set.
@@ -215,6 +222,7 @@ impl Plugins {
                 configs: config.plugins.clone(),
                 registry: RwLock::new(Arc::new(registry)),
                 reloading: tokio::sync::Mutex::new(()),
+                events: events::Events::new(&config.plugins),
             }),
         })
     }
@@ -289,6 +297,7 @@ impl Plugins {
             .registry
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+        self.inner.events.registry_swapped();
         tracing::info!(plugin = name, "plugin reloaded");
         Ok(())
     }
