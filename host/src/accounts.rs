@@ -5,7 +5,7 @@
 //!
 //! [`add`] and [`remove`] work on storage alone, so the CLI can run them in its own process;
 //! they cannot tell a running server's plugins. Inside the server (a plugin's
-//! `accounts.create/remove`) [`create_live`] and [`remove_live`] wrap them: they also close a
+//! `accounts.create/remove`) `create_live` and `remove_live` wrap them: they also close a
 //! removed account's sessions and emit the `user-created` / `user-removed` plugin events.
 
 use jid::BareJid;
