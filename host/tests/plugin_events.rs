@@ -165,6 +165,13 @@ async fn plugin_creates_and_removes_accounts_and_subscribers_hear_of_it() -> any
     // A real client logs in to it with the plugin's password.
     let mut dave = login_as(&server, "dave", "dave-secret").await?;
     let dave_jid = dave.jid.clone();
+    // Something the account owns: a roster item (RFC 6121 §2.3).
+    dave.send(
+        "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='alice@localhost'/></query></iq>",
+    )
+    .await?;
+    while dave.next_named("iq").await?.attr("id") != Some("r") {}
+    assert_eq!(server.storage.roster("dave").await?.1.len(), 1);
 
     // accounts.remove closes the session (RFC 6120 §4.9.3.12) and deletes the account.
     let removed = ask(&mut alice, "registrar.localhost", "remove dave@localhost").await?;
@@ -172,6 +179,7 @@ async fn plugin_creates_and_removes_accounts_and_subscribers_hear_of_it() -> any
     let error = closed_with(&mut dave).await;
     assert!(error.iter().any(|c| c == "not-authorized"), "{error:?}");
     assert!(!server.storage.account_exists("dave").await?);
+    assert!(server.storage.roster("dave").await?.1.is_empty());
     assert!(login_as(&server, "dave", "dave-secret").await.is_err());
     let again = ask(&mut alice, "registrar.localhost", "remove dave@localhost").await?;
     assert_eq!(again, "removed false");
