@@ -8,7 +8,8 @@
 //! plugin's `accounts.create` makes an account a real client logs in to and `accounts.remove`
 //! closes its session and deletes it; user events reach subscribers only; the timer fires
 //! repeatedly, keeps running across a reload and stops when a reload drops it; a slow plugin
-//! with a full queue does not slow logins down (its events are dropped instead).
+//! with a full queue does not slow logins down (its events are dropped instead); `inspect` lists
+//! event subscriptions and timers.
 
 use std::time::{Duration, Instant};
 
@@ -280,4 +281,26 @@ async fn a_full_event_queue_drops_events_instead_of_stalling_logins() -> anyhow:
         .count();
     assert!(bob_events < 2 * logins, "no event was dropped: {last:?}");
     server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_lists_event_subscriptions_and_timers() -> anyhow::Result<()> {
+    let w = tessera::plugins::inspect(&fixture("watcher")).await?;
+    for line in [
+        "event user-created",
+        "event user-removed",
+        "event session-available",
+        "event session-unavailable",
+        "timer tick every 1s",
+    ] {
+        assert!(w.subscriptions.iter().any(|s| s == line), "{line}: {w}");
+    }
+    let r = tessera::plugins::inspect(&fixture("registrar")).await?;
+    assert!(
+        !r.subscriptions
+            .iter()
+            .any(|s| s.starts_with("timer") || s.starts_with("event user-")),
+        "{r}"
+    );
+    Ok(())
 }
