@@ -2,8 +2,18 @@
 //!
 //! Passwords are turned into salted SCRAM keys (SHA-1 and SHA-256) on a blocking thread and
 //! dropped; only the keys are stored.
+//!
+//! [`add`] and [`remove`] work on storage alone, so the CLI can run them in its own process;
+//! they cannot tell a running server's plugins. Inside the server (a plugin's
+//! `accounts.create/remove`) `create_live` and `remove_live` wrap them: they also close a
+//! removed account's sessions and emit the `user-created` / `user-removed` plugin events.
+
+use jid::BareJid;
 
 use crate::config::Config;
+use crate::plugins::ServerEvent;
+use crate::router::CloseReason;
+use crate::server::Shared;
 use crate::storage::{AccountInfo, Storage, StorageError};
 
 /// Account management failures.
@@ -92,6 +102,52 @@ pub async fn set_password(
 pub async fn remove(storage: &Storage, username: &str) -> Result<bool, AccountError> {
     let user = normalize_username(username)?;
     Ok(storage.delete_account(&user).await?)
+}
+
+/// Creates an account on the running server with its SCRAM settings and emits `user-created`.
+/// Returns the account's bare JID.
+///
+/// # Errors
+/// As [`add`].
+///
+/// # Cancel safety
+/// Not cancel safe: cancelled after storage committed, the account exists but no event went out.
+pub(crate) async fn create_live(
+    shared: &Shared,
+    username: &str,
+    password: &str,
+) -> Result<BareJid, AccountError> {
+    let user = normalize_username(username)?;
+    let jid = BareJid::new(&format!("{user}@{}", shared.domain))
+        .map_err(|e| AccountError::InvalidUsername(e.to_string()))?;
+    add(&shared.storage, &shared.config, &user, password).await?;
+    shared.plugins.emit(&ServerEvent::UserCreated(jid.clone()));
+    Ok(jid)
+}
+
+/// Removes a local account on the running server with everything it owns, then closes its
+/// live sessions (stream error `not-authorized`, RFC 6120 §4.9.3.12) and emits `user-removed`.
+/// Storage goes first, so a session racing the removal cannot log in again afterwards.
+/// `Ok(false)` if there is no such account.
+///
+/// # Errors
+/// A JID without a localpart; storage failure.
+///
+/// # Cancel safety
+/// Not cancel safe: cancelled after storage committed, the sessions stay until they end.
+pub(crate) async fn remove_live(shared: &Shared, user: &BareJid) -> Result<bool, AccountError> {
+    let node = user
+        .node()
+        .ok_or_else(|| AccountError::InvalidUsername("no localpart".to_owned()))?;
+    if !remove(&shared.storage, node.as_str()).await? {
+        return Ok(false);
+    }
+    let closed = shared
+        .router
+        .close_account(user, CloseReason::AccountRemoved);
+    tracing::info!(sessions = closed, "account removed on the running server");
+    shared.plugins.emit(&ServerEvent::UserRemoved(user.clone()));
+    Ok(true)
 }
 
 /// Lists accounts.

@@ -196,6 +196,8 @@ impl Server {
         http.spawn(&shared, &shutdown, &tracker);
         // Plugin data retention (DESIGN.md "Privacy engine"), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_gc(shutdown.clone()));
+        // Plugin events and timers (`on-event`), stopped with the server.
+        tracker.spawn(shared.plugins.clone().run_events(shutdown.clone()));
         tracing::info!(
             domain = %shared.domain,
             c2s = ?addrs.c2s,

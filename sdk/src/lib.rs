@@ -73,8 +73,8 @@ pub mod testing;
 
 pub use error::{ErrorType, HostError, ParseError, StanzaError};
 pub use manifest::{
-    Command, CommandAccess, DataDeclaration, Hook, HttpRoute, Identity, Manifest, OwnerKind,
-    Subscription, Timer, Visibility,
+    Command, CommandAccess, DataDeclaration, EventKind, Hook, HttpRoute, Identity, Manifest,
+    OwnerKind, Subscription, Timer, Visibility,
 };
 pub use owner::Owner;
 pub use plugin::{CommandRequest, Context, Event, HttpRequest, HttpResponse, Plugin, Verdict};

@@ -148,6 +148,32 @@ pub struct Timer {
     pub interval_seconds: u32,
 }
 
+/// A kind of server event a plugin subscribes to with [`Manifest::on`]. Only subscribers get
+/// [`crate::Plugin::on_event`] for it; timers need no subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An account was created on the running server (not by the `tessera user add` CLI).
+    UserCreated,
+    /// An account was removed on the running server.
+    UserRemoved,
+    /// A session sent initial available presence.
+    SessionAvailable,
+    /// An available session went unavailable or disconnected.
+    SessionUnavailable,
+}
+
+impl From<EventKind> for wit::EventKind {
+    fn from(k: EventKind) -> Self {
+        match k {
+            EventKind::UserCreated => wit::EventKind::UserCreated,
+            EventKind::UserRemoved => wit::EventKind::UserRemoved,
+            EventKind::SessionAvailable => wit::EventKind::SessionAvailable,
+            EventKind::SessionUnavailable => wit::EventKind::SessionUnavailable,
+        }
+    }
+}
+
 /// Who may see data of a category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -275,6 +301,8 @@ pub struct Manifest {
     pub http_routes: Vec<HttpRoute>,
     /// Timers.
     pub timers: Vec<Timer>,
+    /// Server events it wants `on_event` for (timers are implied by `timers`).
+    pub events: Vec<EventKind>,
     /// Data it stores.
     pub data: Vec<DataDeclaration>,
 }
@@ -293,6 +321,7 @@ impl Manifest {
             commands: Vec::new(),
             http_routes: Vec::new(),
             timers: Vec::new(),
+            events: Vec::new(),
             data: Vec::new(),
         }
     }
@@ -367,7 +396,28 @@ impl Manifest {
         self
     }
 
-    /// Asks for `on_event(Event::Timer(name))` every `interval_seconds`.
+    /// Subscribes to a kind of server event (listing it twice changes nothing).
+    #[must_use]
+    pub fn on(mut self, kind: EventKind) -> Self {
+        if !self.events.contains(&kind) {
+            self.events.push(kind);
+        }
+        self
+    }
+
+    /// Whether the plugin gets [`crate::Plugin::on_event`] for `event`: a subscribed kind, or
+    /// one of its own timers.
+    pub fn receives(&self, event: &crate::Event) -> bool {
+        match event.kind() {
+            Some(kind) => self.events.contains(&kind),
+            None => {
+                matches!(event, crate::Event::Timer(name) if self.timers.iter().any(|t| &t.name == name))
+            }
+        }
+    }
+
+    /// Asks for `on_event(Event::Timer(name))` every `interval_seconds` (at least 1: the host
+    /// refuses a 0, and a name declared twice), first one interval after load.
     #[must_use]
     pub fn timer(mut self, name: impl Into<String>, interval_seconds: u32) -> Self {
         self.timers.push(Timer {
@@ -445,6 +495,7 @@ impl From<Manifest> for wit::Manifest {
                     interval_seconds: t.interval_seconds,
                 })
                 .collect(),
+            events: m.events.into_iter().map(Into::into).collect(),
             data: m.data.into_iter().map(Into::into).collect(),
         }
     }
@@ -528,5 +579,34 @@ mod tests {
         assert_eq!(w.data[0].default_max_items, Some(100));
         assert_eq!(w.data[0].third_parties, ["nobody"]);
         assert!(matches!(w.data[0].visibility, wit::Visibility::Occupants));
+        assert!(w.events.is_empty());
+    }
+
+    #[test]
+    fn event_subscriptions_convert_and_filter() {
+        use crate::Event;
+        let m = Manifest::new("watch", "0.1.0")
+            .on(EventKind::SessionAvailable)
+            .on(EventKind::UserRemoved)
+            .on(EventKind::SessionAvailable)
+            .timer("tick", 1);
+        assert_eq!(
+            m.events,
+            [EventKind::SessionAvailable, EventKind::UserRemoved]
+        );
+        assert!(m.receives(&Event::SessionAvailable("a@b/c".into())));
+        assert!(m.receives(&Event::UserRemoved("a@b".into())));
+        assert!(!m.receives(&Event::UserCreated("a@b".into())));
+        assert!(!m.receives(&Event::SessionUnavailable("a@b/c".into())));
+        assert!(m.receives(&Event::Timer("tick".into())));
+        assert!(!m.receives(&Event::Timer("other".into())));
+        let w: wit::Manifest = m.into();
+        assert!(matches!(
+            w.events[..],
+            [
+                wit::EventKind::SessionAvailable,
+                wit::EventKind::UserRemoved
+            ]
+        ));
     }
 }

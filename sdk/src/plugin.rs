@@ -3,7 +3,7 @@
 use crate::bindings::exports::tessera::plugin::handler as wit;
 use crate::bindings::tessera::plugin::http_types as wit_http;
 use crate::error::{ParseError, StanzaError};
-use crate::manifest::{Hook, Manifest};
+use crate::manifest::{EventKind, Hook, Manifest};
 use crate::stanza::Stanza;
 use minidom::Element;
 
@@ -157,6 +157,19 @@ pub enum Event {
     SessionUnavailable(String),
     /// One of the plugin's timers fired.
     Timer(String),
+}
+
+impl Event {
+    /// The subscription kind that brings this event; `None` for a timer (timers need none).
+    pub fn kind(&self) -> Option<EventKind> {
+        match self {
+            Event::UserCreated(_) => Some(EventKind::UserCreated),
+            Event::UserRemoved(_) => Some(EventKind::UserRemoved),
+            Event::SessionAvailable(_) => Some(EventKind::SessionAvailable),
+            Event::SessionUnavailable(_) => Some(EventKind::SessionUnavailable),
+            Event::Timer(_) => None,
+        }
+    }
 }
 
 impl From<wit::Event> for Event {

@@ -36,14 +36,16 @@ use crate::{Hook, StanzaError};
 /// Drives one plugin against the fake host.
 pub struct Harness<P> {
     plugin: P,
+    manifest: Manifest,
 }
 
 impl<P: Plugin> Harness<P> {
     /// Resets the fake host and installs `plugin`'s manifest.
     pub fn new(plugin: P) -> Self {
         reset();
-        install_manifest(plugin.describe());
-        Self { plugin }
+        let manifest = plugin.describe();
+        install_manifest(manifest.clone());
+        Self { plugin, manifest }
     }
 
     /// The plugin.
@@ -79,9 +81,20 @@ impl<P: Plugin> Harness<P> {
         self.stanza(&Context::new(Hook::Service), xml)
     }
 
-    /// Calls `on_event`.
-    pub fn event(&self, event: &Event) {
-        self.plugin.on_event(event);
+    /// Calls `on_event` if the host would: the manifest subscribes to the event's kind
+    /// ([`Manifest::on`]), or it is one of the manifest's timers. Returns whether it was called.
+    pub fn event(&self, event: &Event) -> bool {
+        let delivered = self.manifest.receives(event);
+        if delivered {
+            self.plugin.on_event(event);
+        }
+        delivered
+    }
+
+    /// Fires the timer `name` as the host would; `false` (and no call) if the manifest does not
+    /// declare it.
+    pub fn timer(&self, name: &str) -> bool {
+        self.event(&Event::Timer(name.to_owned()))
     }
 
     /// Calls `on_command`.
@@ -529,6 +542,42 @@ mod tests {
                 OwnerKind::User,
                 Visibility::Owner,
             ))
+    }
+
+    /// Counts the events it is called with, in `ephemeral`.
+    #[derive(Default)]
+    struct Watcher;
+    impl Plugin for Watcher {
+        fn describe(&self) -> Manifest {
+            Manifest::new("w", "0")
+                .on(crate::EventKind::SessionAvailable)
+                .timer("tick", 1)
+        }
+        fn on_event(&self, event: &Event) {
+            let n = crate::ephemeral::get("n").map_or(0, |v| v[0]);
+            crate::ephemeral::set("n", &[n + 1]).unwrap();
+            if let Event::Timer(name) = event {
+                crate::ephemeral::set("last-timer", name.as_bytes()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn harness_delivers_only_subscribed_events_and_declared_timers() {
+        let h = Harness::new(Watcher);
+        let calls = || crate::ephemeral::get("n").map_or(0, |v| v[0]);
+        assert!(h.event(&Event::SessionAvailable("a@b/c".into())));
+        assert_eq!(calls(), 1);
+        assert!(!h.event(&Event::SessionUnavailable("a@b/c".into())));
+        assert!(!h.event(&Event::UserCreated("a@b".into())));
+        assert_eq!(calls(), 1, "unsubscribed kinds never reach the plugin");
+        assert!(h.timer("tick"));
+        assert!(!h.timer("tock"));
+        assert_eq!(calls(), 2);
+        assert_eq!(
+            crate::ephemeral::get("last-timer").as_deref(),
+            Some(&b"tick"[..])
+        );
     }
 
     #[test]

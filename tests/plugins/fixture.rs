@@ -22,6 +22,7 @@ pub fn service_manifest(name: &str) -> Manifest {
         commands: vec![],
         http_routes: vec![],
         timers: vec![],
+        events: vec![],
         data: vec![],
     }
 }

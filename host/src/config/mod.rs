@@ -413,6 +413,8 @@ pub struct PluginConfig {
     pub blob_max: u64,
     /// Total bytes of blobs it may keep (default 1 GiB).
     pub blob_quota: u64,
+    /// Server events queued for it before further ones are dropped (default 256).
+    pub event_queue: usize,
     /// `[plugins.<name>.config]` serialised as TOML, handed to `init`.
     pub config: String,
     /// `[plugins.<name>.retention.<category>]`, by category; what is not set here falls back to
@@ -469,6 +471,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("ephemeral_bytes", &self.ephemeral_bytes)
             .field("blob_max", &self.blob_max)
             .field("blob_quota", &self.blob_quota)
+            .field("event_queue", &self.event_queue)
             .field("retention", &self.retention)
             .field("services", &self.services)
             .field("http_allow", &self.http_allow)

@@ -337,6 +337,9 @@ pub(crate) struct RawPlugin {
     /// Total bytes of blobs the plugin may keep.
     #[serde(default = "default_plugin_blob_quota")]
     pub(crate) blob_quota: RawSize,
+    /// Server events queued for the plugin before further ones are dropped.
+    #[serde(default = "default_plugin_event_queue")]
+    pub(crate) event_queue: i64,
     /// The plugin's own configuration, handed to its `init` as TOML.
     #[serde(default)]
     pub(crate) config: toml::Table,
@@ -379,6 +382,10 @@ pub(crate) fn default_plugin_instances() -> i64 {
 
 pub(crate) fn default_plugin_max_traps() -> i64 {
     5
+}
+
+pub(crate) fn default_plugin_event_queue() -> i64 {
+    256
 }
 
 pub(crate) fn default_plugin_ephemeral() -> RawSize {

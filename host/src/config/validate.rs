@@ -326,6 +326,7 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
             .map_err(|_| ConfigError::invalid(&key("ephemeral"), "too large"))?,
         blob_max,
         blob_quota,
+        event_queue: count(&key("event_queue"), raw.event_queue, 1)?,
         config,
         name,
     })
@@ -615,6 +616,7 @@ mod tests {
         assert!(p.config.contains("api_key"));
         assert!(p.retention.is_empty());
         assert_eq!((p.blob_max, p.blob_quota), (16 << 20, 1 << 30));
+        assert_eq!(p.event_queue, 256);
         let c = Config::from_toml_str(
             "[plugins.mam]\npath = \"mam.wasm\"\n\
              [plugins.mam.retention.archive]\nmax_age = \"7d\"\nmax_items = 1000\n",
@@ -642,6 +644,7 @@ mod tests {
         assert!(err("instances = 0").contains("plugins.x.instances"));
         assert!(err("blob_max = 0").contains("plugins.x.blob_max"));
         assert!(err("blob_quota = \"lots\"").contains("plugins.x.blob_quota"));
+        assert!(err("event_queue = 0").contains("plugins.x.event_queue"));
         assert!(
             err("[plugins.x.retention.notes]\nmax_age = \"never\"")
                 .contains("plugins.x.retention.notes.max_age")

@@ -19,6 +19,7 @@ use super::stanza::{
 use super::subscription::Kind;
 use super::{ImSession, subscription_io};
 use crate::ns;
+use crate::plugins::ServerEvent;
 use crate::server::Shared;
 use crate::storage::{StorageError, Subscription};
 
@@ -179,6 +180,12 @@ async fn broadcast_available(
         .router
         .set_presence(&session.jid, session.id, Some((prio, bytes.clone())));
     session.available = true;
+    // Plugin event (issue 3): queued, never awaited.
+    if initial {
+        shared
+            .plugins
+            .emit(&ServerEvent::SessionAvailable(session.jid.clone()));
+    }
     let (subscribers, mut sources) = contacts(shared, &user).await?;
     for contact in &subscribers {
         to_available(shared, contact, &bytes);
@@ -225,6 +232,12 @@ pub(crate) async fn unavailable(
     let was_available = session.available;
     shared.router.set_presence(&session.jid, session.id, None);
     session.available = false;
+    // Plugin event (issue 3): queued, never awaited.
+    if was_available {
+        shared
+            .plugins
+            .emit(&ServerEvent::SessionUnavailable(session.jid.clone()));
+    }
     let directed = std::mem::take(&mut session.directed);
     let mut told: HashSet<BareJid> = HashSet::new();
     if was_available {

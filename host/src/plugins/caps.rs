@@ -47,12 +47,17 @@ impl HostState {
             .server()
             .ok_or_else(|| Error::Unavailable("the server is not running yet".to_owned()))
     }
+}
 
-    fn not_yet<T>(&self, cap: Capability) -> Guest<T> {
-        Ok(self.check(cap).and(Err(Error::Unavailable(format!(
-            "{} is not implemented by this host yet",
-            cap.interface()
-        )))))
+/// What a plugin is told when creating or removing an account fails. The texts name the rule,
+/// never the password.
+fn account_error(e: &crate::accounts::AccountError) -> Error {
+    use crate::accounts::AccountError;
+    match e {
+        AccountError::InvalidUsername(why) => Error::Invalid(format!("invalid username: {why}")),
+        AccountError::InvalidPassword(_) => Error::Invalid("invalid password".to_owned()),
+        AccountError::Exists => Error::Invalid("the username is taken".to_owned()),
+        AccountError::Storage(e) => storage_error(e),
     }
 }
 
@@ -174,14 +179,36 @@ impl accounts::Host for HostState {
             .map_err(|e| storage_error(&e)))
     }
 
-    async fn create(&mut self, _username: String, _password: String) -> Guest<String> {
-        // Registration plugins come with issue 4; creating accounts needs the password hashing
-        // and policy checks of `crate::accounts` wired to a plugin-facing API first.
-        self.not_yet(Capability::Accounts)
+    async fn create(&mut self, username: String, password: String) -> Guest<String> {
+        let shared = match self
+            .check(Capability::Accounts)
+            .and_then(|()| self.server())
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        // Same rules and SCRAM settings as `tessera user add`; the password is never logged.
+        Ok(crate::accounts::create_live(&shared, &username, &password)
+            .await
+            .map(|jid| jid.to_string())
+            .map_err(|e| account_error(&e)))
     }
 
-    async fn remove(&mut self, _user: String) -> Guest<bool> {
-        self.not_yet(Capability::Accounts)
+    async fn remove(&mut self, user: String) -> Guest<bool> {
+        let shared = match self
+            .check(Capability::Accounts)
+            .and_then(|()| self.server())
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let jid = match self.local_user(&user) {
+            Ok(j) => j,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(crate::accounts::remove_live(&shared, &jid)
+            .await
+            .map_err(|e| account_error(&e)))
     }
 
     async fn is_admin(&mut self, user: String) -> wasmtime::Result<bool> {

@@ -70,6 +70,8 @@ pub(crate) struct Registry {
     iq_owners: HashMap<(String, String), usize>,
     /// The plugins' HTTP routes.
     pub(crate) http: super::http::Routes,
+    /// Subscribers per server event kind (`on-event`).
+    pub(crate) events: super::events::Index,
 }
 
 impl Registry {
@@ -124,6 +126,7 @@ impl Registry {
         }
         super::commands::check(&plugins)?;
         reg.http = super::http::Routes::build(&plugins)?;
+        reg.events = super::events::index(&plugins);
         reg.plugins = plugins;
         Ok(reg)
     }

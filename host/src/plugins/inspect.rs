@@ -29,7 +29,7 @@ pub struct Inspection {
     pub unknown_imports: Vec<String>,
     /// Its data declarations, one line each.
     pub data: Vec<String>,
-    /// Its stanza subscriptions, one line each.
+    /// Its stanza subscriptions, then its server events and timers, one line each.
     pub subscriptions: Vec<String>,
     /// The IQ payloads it answers, `{namespace}name`.
     pub iq_handlers: Vec<String>,
@@ -203,6 +203,17 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
                     s.priority
                 )
             })
+            // Server events and timers are subscriptions too (`on-event`).
+            .chain(
+                m.events
+                    .iter()
+                    .map(|&k| format!("event {}", super::events::kind_name(k))),
+            )
+            .chain(
+                m.timers
+                    .iter()
+                    .map(|t| format!("timer {} every {}s", t.name, t.interval_seconds)),
+            )
             .collect(),
         iq_handlers: m
             .iq_handlers

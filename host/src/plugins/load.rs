@@ -214,6 +214,7 @@ fn check_manifest(plugin: &str, m: &Manifest) -> Result<(), PluginError> {
     if m.name.is_empty() {
         return Err(bad("empty name".to_owned()));
     }
+    super::timers::check(&m.timers).map_err(bad)?;
     for label in &m.services {
         let ok = !label.is_empty()
             && label

@@ -22,6 +22,8 @@
 //! - `iq`: owned IQ payloads (the `iq` hook) and the plugins' disco#info features and
 //!   identities; `commands`: their XEP-0050 ad-hoc commands.
 //! - `http`: the `http-routes` index, `on-http` calls, the `http-outbound` allow-list.
+//! - `events`: server events (`on-event`) through bounded per-plugin queues; `timers`: the
+//!   manifest timers.
 //! - `inspect`: what `tessera plugin inspect` prints; `builtin`: the components in the binary.
 
 mod bindings;
@@ -33,12 +35,14 @@ mod data;
 mod dispatch;
 mod engine;
 mod ephemeral;
+mod events;
 mod http;
 mod inspect;
 mod instance;
 pub(crate) mod iq;
 mod load;
 mod route;
+mod timers;
 mod wire;
 
 use std::path::PathBuf;
@@ -51,6 +55,7 @@ pub(crate) use bindings::tessera::plugin::manifest::Hook;
 pub(crate) use bindings::tessera::plugin::manifest::{OwnerKind, Visibility};
 pub(crate) use data::Category as DataCategory;
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
+pub(crate) use events::ServerEvent;
 pub(crate) use http::{HttpFailure, call as call_http};
 pub use inspect::{Inspection, inspect, inspect_builtin};
 
@@ -186,6 +191,8 @@ struct Inner {
     registry: RwLock<Arc<dispatch::Registry>>,
     /// One reload at a time, so two reloads cannot both swap from the same old registry.
     reloading: tokio::sync::Mutex<()>,
+    /// Event queues and the swap signal timers follow.
+    events: events::Events,
 }
 
 /// The loaded plugins. Cheap to clone; every clone is the same set.
@@ -235,6 +242,7 @@ impl Plugins {
                 configs: config.plugins.clone(),
                 registry: RwLock::new(Arc::new(registry)),
                 reloading: tokio::sync::Mutex::new(()),
+                events: events::Events::new(&config.plugins),
             }),
         })
     }
@@ -309,6 +317,7 @@ impl Plugins {
             .registry
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = registry;
+        self.inner.events.registry_swapped();
         tracing::info!(plugin = name, "plugin reloaded");
         Ok(())
     }

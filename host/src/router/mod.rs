@@ -348,6 +348,18 @@ impl Router {
         }
     }
 
+    /// Asks every session of `bare` to close (its account was removed); returns how many.
+    pub(crate) fn close_account(&self, bare: &BareJid, reason: CloseReason) -> usize {
+        let shard = read(self.shard(bare));
+        let Some(entries) = shard.get(bare) else {
+            return 0;
+        };
+        for e in entries {
+            e.handle.control.close(reason);
+        }
+        entries.len()
+    }
+
     /// Asks every session to close (shutdown).
     pub(crate) fn close_all(&self, reason: CloseReason) {
         for shard in self.shards.iter() {

@@ -75,6 +75,7 @@ impl Guest for Echo {
             commands: vec![],
             http_routes: vec![],
             timers: vec![],
+            events: vec![],
             data: vec![],
         }
     }

@@ -113,6 +113,7 @@ impl Guest for Notes {
             commands: vec![],
             http_routes: vec![],
             timers: vec![],
+            events: vec![],
             data: vec![DataDeclaration {
                 category: CATEGORY.into(),
                 purpose: "Notes a user asked the service to keep.".into(),

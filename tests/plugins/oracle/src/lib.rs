@@ -90,6 +90,7 @@ impl Guest for Oracle {
             },
             http_routes: vec![],
             timers: vec![],
+            events: vec![],
             data: vec![],
         }
     }
