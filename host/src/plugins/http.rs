@@ -6,8 +6,6 @@
 //! prefix. Two plugins on the same method and prefix are a load error naming both, like two
 //! owners of an IQ payload. Paths the host serves itself ([`HOST_PATHS`]) cannot be claimed.
 
-use std::time::Instant;
-
 use super::bindings::tessera::plugin::http_types::{Request, Response};
 use super::bindings::tessera::plugin::types::Error;
 use super::instance::{Failure, HostState, LoadedPlugin};
@@ -182,13 +180,10 @@ impl HostState {
     /// `http-outbound.fetch`: the grant, the allow-list, then the request under
     /// `http.outbound_timeout`.
     ///
-    /// The guest waits for the response inside this host call. wasmtime checks epoch deadlines
-    /// only while guest code runs, so the wait itself cannot trip the deadline; but the
-    /// deadline is an `Instant` compared at the first tick after the guest resumes, so a fetch
-    /// longer than the plugin's `timeout` would kill the guest right after it returns. The call's
-    /// deadline is therefore moved on by the time spent in the fetch: the budget measures the
-    /// guest's own work, and the fetch has its own timeout. While it waits, the instance stays
-    /// leased, so other calls to the plugin use its other instances.
+    /// The guest waits for the response inside this host call, which does not count against
+    /// its deadline (the store's call hook adds host time back, see `instance::new_store`): the
+    /// budget measures the guest's own work, and the fetch has its own timeout. While it waits,
+    /// the instance stays leased, so other calls to the plugin use its other instances.
     pub(crate) async fn http_fetch(&mut self, req: Request) -> Result<Response, Error> {
         if !self.plugin.granted(Capability::HttpOutbound) {
             return Err(Error::NotGranted);
@@ -219,9 +214,7 @@ impl HostState {
             );
             return Err(Error::NotGranted);
         }
-        let started = Instant::now();
         let result = client::fetch(&shared.config.http, uri, req).await;
-        self.extend_deadline(started.elapsed());
         result.map_err(|e| match e {
             FetchError::Invalid(what) => Error::Invalid(what),
             FetchError::TooLarge => Error::QuotaExceeded,
