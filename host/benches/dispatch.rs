@@ -19,9 +19,9 @@ fn main() {
     divan::main();
 }
 
+/// A current-thread runtime: `block_on` then costs least, and what is measured is the hook.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime")
@@ -48,6 +48,26 @@ fn chat_message() -> Element {
      <active xmlns='http://jabber.org/protocol/chatstates'/></message>"
         .parse()
         .expect("valid message")
+}
+
+/// What a message pays when no plugin subscribed: the router's subscription check, nothing else.
+#[divan::bench]
+fn no_subscriber_check(bencher: Bencher<'_, '_>) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server_with_passes(&rt, dir.path(), 0);
+    let message = chat_message();
+    bencher.bench_local(|| tessera::bench::incoming_subscribed(&server, black_box(&message)));
+}
+
+/// The harness's own share of `incoming_hook`: entering the runtime and dropping the message.
+#[divan::bench]
+fn harness_baseline(bencher: Bencher<'_, '_>) {
+    let rt = runtime();
+    let message = chat_message();
+    bencher
+        .with_inputs(|| message.clone())
+        .bench_local_values(|m| rt.block_on(async { drop(black_box(m)) }));
 }
 
 /// The `incoming` hook over one message, by number of subscribed plugins.

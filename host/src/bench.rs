@@ -19,3 +19,9 @@ pub async fn incoming_hook(server: &Server, recipient: &jid::BareJid, message: E
         Flow::Continue(_)
     )
 }
+
+/// The check the router makes before the `incoming` hook: whether any plugin subscribed to this
+/// kind of stanza. All a message pays when none did.
+pub fn incoming_subscribed(server: &Server, message: &Element) -> bool {
+    plugins::subscribed(server.shared(), Hook::Incoming, message)
+}
