@@ -320,6 +320,26 @@ async fn inspect_reports_the_manifest_and_imports() -> anyhow::Result<()> {
     assert!(text.contains("capabilities:"), "{text}");
     let greedy = tessera::plugins::inspect(&fixture("greedy")).await?;
     assert_eq!(greedy.capabilities, ["accounts"]);
+    // Commands, HTTP routes and disco additions: what the plugin would add to the server.
+    let oracle = tessera::plugins::inspect(&fixture("oracle")).await?;
+    assert_eq!(
+        oracle.commands,
+        [
+            "urn:tessera:test:oracle:ask (local users): Ask the oracle",
+            "urn:tessera:test:oracle:purge (admins): Purge the oracle"
+        ]
+    );
+    assert_eq!(
+        oracle.disco,
+        ["identity directory/user", "feature urn:tessera:test:oracle"]
+    );
+    let webby = tessera::plugins::inspect(&fixture("webby")).await?;
+    assert_eq!(webby.http_routes, ["GET /webby/", "POST /webby/"]);
+    assert!(
+        webby
+            .to_string()
+            .contains("http routes:   GET /webby/, POST /webby/")
+    );
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::bindings::tessera::plugin::manifest::{Hook, OwnerKind, Visibility};
+use super::bindings::tessera::plugin::manifest::{CommandAccess, Hook, OwnerKind, Visibility};
 use super::bindings::tessera::plugin::types::StanzaKind;
 use super::ephemeral::Ephemeral;
 use super::instance::{self, PluginCtx};
@@ -35,6 +35,12 @@ pub struct Inspection {
     pub iq_handlers: Vec<String>,
     /// The service labels it serves.
     pub services: Vec<String>,
+    /// Its XEP-0050 ad-hoc commands: node, who may run them, name.
+    pub commands: Vec<String>,
+    /// Its HTTP routes: method and path prefix.
+    pub http_routes: Vec<String>,
+    /// Features and identities it adds to the server's disco#info.
+    pub disco: Vec<String>,
 }
 
 fn hook(h: Hook) -> &'static str {
@@ -220,6 +226,28 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
             .iter()
             .map(|q| format!("{{{}}}{}", q.namespace, q.name))
             .collect(),
+        commands: m
+            .commands
+            .iter()
+            .map(|c| {
+                let access = match c.access {
+                    CommandAccess::Admin => "admins",
+                    CommandAccess::LocalUser => "local users",
+                };
+                format!("{} ({access}): {}", c.node, c.name)
+            })
+            .collect(),
+        http_routes: m
+            .http_routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path_prefix))
+            .collect(),
+        disco: m
+            .identities
+            .iter()
+            .map(|i| format!("identity {}/{}", i.category, i.type_))
+            .chain(m.features.iter().map(|f| format!("feature {f}")))
+            .collect(),
         services: m.services,
     })
 }
@@ -242,6 +270,9 @@ impl fmt::Display for Inspection {
         }
         writeln!(f, "services:      {}", list(&self.services))?;
         writeln!(f, "iq handlers:   {}", list(&self.iq_handlers))?;
+        writeln!(f, "commands:      {}", list(&self.commands))?;
+        writeln!(f, "http routes:   {}", list(&self.http_routes))?;
+        writeln!(f, "disco:         {}", list(&self.disco))?;
         writeln!(
             f,
             "subscriptions:{}",
