@@ -100,12 +100,16 @@ fn incoming_hook(bencher: Bencher<'_, '_>, plugins: usize) {
 fn startup_with_all_builtins(bencher: Bencher<'_, '_>) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let grants: Vec<String> = tessera::config::Capability::ALL
-        .iter()
-        .map(|c| format!("{:?}", c.interface()))
-        .collect();
+    // Each built-in granted exactly what it imports, as an operator would.
     let plugins: String = tessera::plugins::builtin::names()
-        .map(|name| format!("[plugins.{name}]\ngrants = [{}]\n", grants.join(", ")))
+        .map(|name| {
+            let imports = rt
+                .block_on(tessera::plugins::inspect_builtin(name))
+                .expect("inspect")
+                .capabilities;
+            let grants: Vec<String> = imports.iter().map(|c| format!("{c:?}")).collect();
+            format!("[plugins.{name}]\ngrants = [{}]\n", grants.join(", "))
+        })
         .collect();
     let config = config(dir.path(), &plugins).expect("config");
     drop(

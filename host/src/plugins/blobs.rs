@@ -61,6 +61,7 @@ impl blobs::Host for HostState {
         data: Vec<u8>,
         expires_at: Option<types::Timestamp>,
     ) -> Guest<u64> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Blobs, &category, &owner));
         let limits = self.plugin.blob_limits;
         guest_try!(limits.check_size(data.len()));
@@ -88,6 +89,7 @@ impl blobs::Host for HostState {
         owner: types::Owner,
         name: String,
     ) -> Guest<Option<Vec<u8>>> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Blobs, &category, &owner));
         Ok(shared
             .storage
@@ -97,6 +99,7 @@ impl blobs::Host for HostState {
     }
 
     async fn delete(&mut self, category: String, owner: types::Owner, name: String) -> Guest<bool> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Blobs, &category, &owner));
         Ok(shared
             .storage

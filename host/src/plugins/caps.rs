@@ -157,6 +157,7 @@ impl ephemeral::Host for HostState {
 
 impl accounts::Host for HostState {
     async fn exists(&mut self, user: String) -> Guest<bool> {
+        let _wait = self.host_wait();
         let shared = match self
             .check(Capability::Accounts)
             .and_then(|()| self.server())
@@ -180,6 +181,7 @@ impl accounts::Host for HostState {
     }
 
     async fn create(&mut self, username: String, password: String) -> Guest<String> {
+        let _wait = self.host_wait();
         let shared = match self
             .check(Capability::Accounts)
             .and_then(|()| self.server())
@@ -195,6 +197,7 @@ impl accounts::Host for HostState {
     }
 
     async fn remove(&mut self, user: String) -> Guest<bool> {
+        let _wait = self.host_wait();
         let shared = match self
             .check(Capability::Accounts)
             .and_then(|()| self.server())
@@ -236,6 +239,7 @@ fn wit_subscription(s: Subscription) -> roster::Subscription {
 
 impl roster::Host for HostState {
     async fn items(&mut self, user: String) -> Guest<Vec<roster::Item>> {
+        let _wait = self.host_wait();
         let (shared, jid) = match self
             .check(Capability::Roster)
             .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
@@ -266,6 +270,7 @@ impl roster::Host for HostState {
         user: String,
         contact: String,
     ) -> Guest<roster::Subscription> {
+        let _wait = self.host_wait();
         let (shared, jid) = match self
             .check(Capability::Roster)
             .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
@@ -360,6 +365,7 @@ impl kv::Host for HostState {
         owner: types::Owner,
         key: String,
     ) -> Guest<Option<Vec<u8>>> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
         Ok(shared
             .storage
@@ -376,6 +382,7 @@ impl kv::Host for HostState {
         value: Vec<u8>,
         expires_at: Option<types::Timestamp>,
     ) -> Guest<()> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
         let now = data::now_ms();
         let expires_at = data::cap_expiry(&c, now, expires_at);
@@ -395,6 +402,7 @@ impl kv::Host for HostState {
     }
 
     async fn delete(&mut self, category: String, owner: types::Owner, key: String) -> Guest<bool> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
         Ok(shared
             .storage
@@ -410,6 +418,7 @@ impl kv::Host for HostState {
         prefix: String,
         limit: u32,
     ) -> Guest<Vec<String>> {
+        let _wait = self.host_wait();
         let (shared, c, owner) = guest_try!(self.data_scope(Capability::Kv, &category, &owner));
         Ok(shared
             .storage
@@ -444,6 +453,7 @@ impl archive::Host for HostState {
         with: String,
         data: String,
     ) -> Guest<String> {
+        let _wait = self.host_wait();
         let (shared, c, owner) =
             guest_try!(self.data_scope(Capability::Archive, &category, &owner));
         let with = if with.is_empty() {
@@ -473,6 +483,7 @@ impl archive::Host for HostState {
         stream: String,
         q: archive::ArchiveQuery,
     ) -> Guest<archive::Page> {
+        let _wait = self.host_wait();
         let (shared, c, owner) =
             guest_try!(self.data_scope(Capability::Archive, &category, &owner));
         let with = match q.with.as_deref() {
@@ -509,6 +520,7 @@ impl archive::Host for HostState {
         start: Option<types::Timestamp>,
         end: Option<types::Timestamp>,
     ) -> Guest<u64> {
+        let _wait = self.host_wait();
         let (shared, c, owner) =
             guest_try!(self.data_scope(Capability::Archive, &category, &owner));
         Ok(shared
@@ -525,6 +537,7 @@ impl archive::Host for HostState {
         stream: String,
         ids: Vec<String>,
     ) -> Guest<u64> {
+        let _wait = self.host_wait();
         let (shared, c, owner) =
             guest_try!(self.data_scope(Capability::Archive, &category, &owner));
         Ok(shared
@@ -537,6 +550,7 @@ impl archive::Host for HostState {
 
 impl http_outbound::Host for HostState {
     async fn fetch(&mut self, req: http_types::Request) -> Guest<http_types::Response> {
+        let _wait = self.host_wait();
         // The allow-list, the transport and the deadline are `super::http`'s.
         Ok(self.http_fetch(req).await)
     }

@@ -181,7 +181,7 @@ impl HostState {
     /// `http.outbound_timeout`.
     ///
     /// The guest waits for the response inside this host call, which does not count against
-    /// its deadline (the store's call hook adds host time back, see `instance::new_store`): the
+    /// its deadline (`caps` holds a `HostWait` around it, see `super::deadline`): the
     /// budget measures the guest's own work, and the fetch has its own timeout. While it waits,
     /// the instance stays leased, so other calls to the plugin use its other instances.
     pub(crate) async fn http_fetch(&mut self, req: Request) -> Result<Response, Error> {

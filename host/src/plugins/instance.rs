@@ -9,14 +9,16 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::ResourceTable;
 use wasmtime::{
-    CallHook, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+    Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::deadline::{CallDeadline, HostWait};
 
 use super::bindings::{Plugin, PluginPre};
 use super::ephemeral::Ephemeral;
@@ -97,15 +99,8 @@ pub(crate) struct HostState {
     limiter: Limiter,
     /// The plugin this instance belongs to.
     pub(crate) plugin: Arc<PluginCtx>,
-    /// The current call's deadline; checked at every epoch tick.
-    deadline: Instant,
-    /// How deeply the guest is inside host calls: a host call may run guest code
-    /// (`cabi_realloc` for its results) that enters the host again (`memory.grow`).
-    host_depth: u32,
-    /// Since when host code has been running for the current call, while it is.
-    host_since: Option<Instant>,
-    /// Host time already taken off the current call's deadline (at most [`MAX_HOST_WAIT`]).
-    host_waited: Duration,
+    /// The current call's deadline; checked at every epoch tick, moved on by host waits.
+    deadline: Arc<CallDeadline>,
 }
 
 impl HostState {
@@ -128,10 +123,7 @@ impl HostState {
                 hit: false,
             },
             plugin,
-            deadline: Instant::now(),
-            host_depth: 0,
-            host_since: None,
-            host_waited: Duration::ZERO,
+            deadline: CallDeadline::new(),
         }
     }
 }
@@ -225,63 +217,26 @@ pub(crate) fn new_store(engine: &Engine, ctx: Arc<PluginCtx>, memory: usize) -> 
     // At every tick: past the deadline, trap; otherwise yield to the executor (so a busy guest
     // holds a worker for one tick at most) and check again at the next tick.
     store.epoch_deadline_callback(|ctx| {
-        Ok(if Instant::now() >= ctx.data().deadline {
+        Ok(if ctx.data().deadline.expired() {
             UpdateDeadline::Interrupt
         } else {
             UpdateDeadline::Yield(1)
         })
     });
-    // The deadline measures the guest's own work. Time spent inside host calls (a database
-    // round trip, an fsync, SCRAM key derivation in `accounts.create`, an outbound fetch under
-    // its own timeout) is the host's, and is added back to the deadline when the call returns,
-    // up to `MAX_HOST_WAIT` per guest call so an instance is never held indefinitely. wasmtime
-    // runs this hook around every host function, async ones included (their awaits happen
-    // inside), and checks the epoch deadline only while guest code runs.
-    store.call_hook(|mut ctx, hook| {
-        let state = ctx.data_mut();
-        match hook {
-            CallHook::CallingHost => {
-                state.host_depth += 1;
-                state.host_since = Some(Instant::now());
-            }
-            CallHook::ReturningFromHost => {
-                state.credit_host_time();
-                state.host_depth = state.host_depth.saturating_sub(1);
-            }
-            // Guest code a host call runs (`cabi_realloc` lowering its results) is the guest's.
-            CallHook::CallingWasm if state.host_depth > 0 => state.credit_host_time(),
-            CallHook::ReturningFromWasm if state.host_depth > 0 => {
-                state.host_since = Some(Instant::now());
-            }
-            CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
-        }
-        Ok(())
-    });
     store
 }
 
-/// The most host time one guest call may have taken off its deadline.
-pub(crate) const MAX_HOST_WAIT: Duration = Duration::from_secs(60);
-
 impl HostState {
-    /// Stops the host-time clock, moving the deadline on by what it measured (within what is
-    /// left of [`MAX_HOST_WAIT`]).
-    fn credit_host_time(&mut self) {
-        if let Some(since) = self.host_since.take() {
-            let room = MAX_HOST_WAIT.saturating_sub(self.host_waited);
-            let waited = since.elapsed().min(room);
-            self.host_waited += waited;
-            self.deadline += waited;
-        }
+    /// Held by a host function that may wait (storage, key derivation, a fetch): the time
+    /// until it drops does not count against the guest's deadline (`super::deadline`).
+    pub(crate) fn host_wait(&self) -> HostWait {
+        self.deadline.host_wait()
     }
 }
 
 /// Arms the deadline of the next call.
 pub(crate) fn arm(store: &mut Store<HostState>, timeout: Duration) {
-    store.data_mut().deadline = Instant::now() + timeout;
-    store.data_mut().host_depth = 0;
-    store.data_mut().host_since = None;
-    store.data_mut().host_waited = Duration::ZERO;
+    store.data().deadline.arm(timeout);
     store.data_mut().limiter.hit = false;
     store.set_epoch_deadline(1);
 }

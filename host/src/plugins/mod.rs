@@ -13,7 +13,8 @@
 //! - `bindings`: the one `bindgen!` over `wit/`.
 //! - `engine`: the engine, its epoch ticker, the compile cache (the crate's only `unsafe`).
 //! - `load`: reading, compiling, the import check, `describe` and `init`.
-//! - `instance`: stores, limits, the instance pool, trap classification, the breaker.
+//! - `instance`: stores, limits, the instance pool, trap classification, the breaker;
+//!   `deadline`: a call's deadline, which host waits move on.
 //! - `caps`: the host side of the capability interfaces; `ephemeral` is its shared map;
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC);
 //!   `blobs`: the `blobs` capability, with the same lifecycle and a size cap and quota.
@@ -32,6 +33,7 @@ pub mod builtin;
 mod caps;
 pub(crate) mod commands;
 mod data;
+mod deadline;
 mod dispatch;
 mod engine;
 mod ephemeral;
