@@ -46,11 +46,13 @@
 //! - XEP helpers: [`forms`] (XEP-0004 data forms), [`rsm`] (XEP-0059 result set management),
 //!   [`commands`] (XEP-0050 ad-hoc commands).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
-//!   [`archive`], [`blobs`], [`ephemeral`]. A component imports only the interfaces whose functions it
+//!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
+//!   [`http_outbound`]. A component imports only the interfaces whose functions it
 //!   calls, and the operator must grant each of them.
 //! - [`testing`] (native builds only): the fake host and a [`testing::Harness`].
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod archive;
 pub mod blobs;
 pub mod clock;
@@ -60,13 +62,16 @@ mod error;
 #[doc(hidden)]
 pub mod export;
 pub mod forms;
+pub mod http_outbound;
 pub mod kv;
 pub mod log;
 mod manifest;
 mod owner;
 mod plugin;
+pub mod roster;
 pub mod router;
 pub mod rsm;
+pub mod sessions;
 mod stanza;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

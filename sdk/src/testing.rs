@@ -33,6 +33,14 @@ use crate::plugin::{CommandRequest, Context, Event, HttpRequest, HttpResponse, P
 use crate::stanza::Stanza;
 use crate::{Hook, StanzaError};
 
+mod directory;
+mod web;
+
+pub use directory::{
+    add_account, add_roster_item, add_session, remove_session, set_admin, set_domain,
+};
+pub use web::{allow_http, serve_http, take_fetched};
+
 /// Drives one plugin against the fake host.
 pub struct Harness<P> {
     plugin: P,
@@ -124,7 +132,8 @@ impl<P: Plugin> Harness<P> {
     }
 }
 
-/// Clears the fake host: no manifest, nothing sent, logged or stored, clock at 0, all granted.
+/// Clears the fake host: no manifest, nothing sent, logged or stored, clock at 0, all granted;
+/// domain `localhost` with no accounts, rosters or sessions; no host allowed for `http-outbound`.
 pub fn reset() {
     HOST.with(|h| *h.borrow_mut() = FakeHost::default());
 }
@@ -144,8 +153,10 @@ pub fn set_blob_max(bytes: u64) {
     HOST.with(|h| h.borrow_mut().blob_max = Some(bytes));
 }
 
-/// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"blobs"`, `"ephemeral"`) fail with
-/// [`HostError::NotGranted`], as when the operator did not grant it.
+/// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"blobs"`, `"ephemeral"`,
+/// `"accounts"`, `"roster"`, `"sessions"`, `"http-outbound"`) fail as when the operator did not
+/// grant it: [`HostError::NotGranted`], or for the calls that cannot fail, the host's answer
+/// then (`false` from `accounts::is_admin`, no sessions).
 pub fn deny(capability: &str) {
     HOST.with(|h| h.borrow_mut().denied.insert(capability.to_owned()));
 }
@@ -182,6 +193,8 @@ struct FakeHost {
     /// Bytes and expiry, by (category, owner, name).
     blobs: BTreeMap<Slot, (Vec<u8>, Option<u64>)>,
     blob_max: Option<u64>,
+    directory: directory::Directory,
+    web: web::Web,
 }
 
 impl FakeHost {
@@ -216,6 +229,9 @@ fn bare(jid: &str) -> &str {
 /// The fake's side of each capability call (native builds only).
 pub(crate) mod fake {
     use super::*;
+
+    pub(crate) use super::directory::fake::*;
+    pub(crate) use super::web::fake::*;
 
     fn with<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
         HOST.with(|h| f(&mut h.borrow_mut()))
