@@ -160,13 +160,14 @@ async fn removing_a_user_deletes_its_blob_rows_and_files() -> anyhow::Result<()>
 async fn gc_applies_retention_to_blobs_and_sweeps_orphan_files() -> anyhow::Result<()> {
     let plugins = plugin(
         "stash",
-        &format!("{GRANTS}\n[plugins.stash.retention.files]\nmax_age = \"100ms\""),
+        &format!("{GRANTS}\n[plugins.stash.retention.files]\nmax_age = \"1s\""),
     );
     let server = TestServer::start(&plugins).await?;
     let mut alice = server.login("alice").await?;
     assert_eq!(ask(&mut alice, STASH, "put files old 01").await?, "ok 1");
-    // Retention is by wall-clock age, so the blob has to actually age.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Retention is by wall-clock age, so the blob has to actually age; a second leaves the
+    // new blob room to be checked before it ages too, even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(ask(&mut alice, STASH, "put files new 02").await?, "ok 1");
     let dir = blob_dir(&server);
     let new_file = files_in(&dir);
