@@ -130,6 +130,25 @@ pub(crate) fn now_ms() -> Millis {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
+/// How the policy and `tessera plugin inspect` name an owner kind.
+pub(crate) fn owner_name(o: manifest::OwnerKind) -> &'static str {
+    match o {
+        manifest::OwnerKind::User => "user",
+        manifest::OwnerKind::Room => "room",
+        manifest::OwnerKind::Service => "service",
+    }
+}
+
+/// How the policy and `tessera plugin inspect` name a visibility.
+pub(crate) fn visibility_name(v: manifest::Visibility) -> &'static str {
+    match v {
+        manifest::Visibility::Owner => "owner",
+        manifest::Visibility::Occupants => "occupants",
+        manifest::Visibility::Admins => "admins",
+        manifest::Visibility::Public => "public",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::bindings::tessera::plugin::manifest::{CommandAccess, Hook, OwnerKind, Visibility};
+use super::bindings::tessera::plugin::manifest::{CommandAccess, Hook};
 use super::bindings::tessera::plugin::types::StanzaKind;
+use super::data::{owner_name, visibility_name};
 use super::ephemeral::Ephemeral;
 use super::instance::{self, PluginCtx};
 use super::load::{self, Import};
@@ -58,23 +59,6 @@ fn kind(k: StanzaKind) -> &'static str {
         StanzaKind::Message => "message",
         StanzaKind::Presence => "presence",
         StanzaKind::Iq => "iq",
-    }
-}
-
-fn owner(o: OwnerKind) -> &'static str {
-    match o {
-        OwnerKind::User => "user",
-        OwnerKind::Room => "room",
-        OwnerKind::Service => "service",
-    }
-}
-
-fn visibility(v: Visibility) -> &'static str {
-    match v {
-        Visibility::Owner => "owner",
-        Visibility::Occupants => "occupants",
-        Visibility::Admins => "admins",
-        Visibility::Public => "public",
     }
 }
 
@@ -177,8 +161,8 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
                     "{}: {} (owner: {}, visible to: {}",
                     d.category,
                     d.purpose,
-                    owner(d.owner),
-                    visibility(d.visibility)
+                    owner_name(d.owner),
+                    visibility_name(d.visibility)
                 );
                 if !d.third_parties.is_empty() {
                     line.push_str(&format!(", sent to: {}", d.third_parties.join(", ")));

@@ -54,8 +54,7 @@ pub(crate) use bindings::tessera::plugin::http_types::{
     Request as HttpRequest, Response as HttpResponse,
 };
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
-pub(crate) use bindings::tessera::plugin::manifest::{OwnerKind, Visibility};
-pub(crate) use data::Category as DataCategory;
+pub(crate) use data::{Category as DataCategory, owner_name, visibility_name};
 pub(crate) use dispatch::{Flow, run_hook, service, subscribed};
 pub(crate) use events::ServerEvent;
 pub(crate) use http::{HttpFailure, call as call_http};

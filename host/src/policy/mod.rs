@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{Config, IpLogging, PluginConfig, SaslMechanism};
-use crate::plugins::{DataCategory, Manifest, OwnerKind, Plugins, Visibility};
+use crate::plugins::{DataCategory, Manifest, Plugins, owner_name, visibility_name};
 
 /// The policy of one server.
 #[derive(Debug, Clone, Serialize)]
@@ -137,23 +137,6 @@ fn host_facts(config: &Config) -> HostFacts {
     }
 }
 
-fn owner(o: OwnerKind) -> &'static str {
-    match o {
-        OwnerKind::User => "user",
-        OwnerKind::Room => "room",
-        OwnerKind::Service => "service",
-    }
-}
-
-fn visibility(v: Visibility) -> &'static str {
-    match v {
-        Visibility::Owner => "owner",
-        Visibility::Occupants => "occupants",
-        Visibility::Admins => "admins",
-        Visibility::Public => "public",
-    }
-}
-
 /// Who set a limit: the operator's value wins over the plugin's default.
 fn source(operator: bool, plugin: bool) -> &'static str {
     match (operator, plugin) {
@@ -187,8 +170,8 @@ fn categories(
             CategoryPolicy {
                 category: d.category.clone(),
                 purpose: d.purpose.clone(),
-                owner: owner(d.owner).to_owned(),
-                visibility: visibility(d.visibility).to_owned(),
+                owner: owner_name(d.owner).to_owned(),
+                visibility: visibility_name(d.visibility).to_owned(),
                 third_parties: d.third_parties.clone(),
                 max_age_seconds: age,
                 max_items: items,
