@@ -186,12 +186,12 @@ struct FakeHost {
     sent: Vec<String>,
     logs: Vec<(Level, String)>,
     /// Value and expiry.
-    kv: BTreeMap<Slot, (Vec<u8>, Option<u64>)>,
+    kv: Values,
     archive: BTreeMap<Slot, Vec<Entry>>,
     next_seq: u64,
     ephemeral: BTreeMap<String, Vec<u8>>,
     /// Bytes and expiry, by (category, owner, name).
-    blobs: BTreeMap<Slot, (Vec<u8>, Option<u64>)>,
+    blobs: Values,
     blob_max: Option<u64>,
     directory: directory::Directory,
     web: web::Web,
@@ -220,6 +220,28 @@ impl FakeHost {
         }
         Ok(())
     }
+}
+
+/// Values with an optional expiry (`kv` values, blobs), by slot.
+type Values = BTreeMap<Slot, (Vec<u8>, Option<u64>)>;
+
+fn slot(category: &str, owner: &Owner, key: &str) -> Slot {
+    (category.to_owned(), owner.clone(), key.to_owned())
+}
+
+/// A value that has not expired at `now` (expired ones read as absent, as on the host).
+fn live_get(values: &Values, slot: Slot, now: u64) -> Option<Vec<u8>> {
+    values
+        .get(&slot)
+        .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+        .map(|(v, _)| v.clone())
+}
+
+/// Removes a value; `true` if there was one that had not expired.
+fn live_remove(values: &mut Values, slot: Slot, now: u64) -> bool {
+    values
+        .remove(&slot)
+        .is_some_and(|(_, exp)| exp.is_none_or(|e| e > now))
 }
 
 fn bare(jid: &str) -> &str {
@@ -262,11 +284,7 @@ pub(crate) mod fake {
     ) -> Result<Option<Vec<u8>>, HostError> {
         with(|h| {
             h.check("kv", category, owner)?;
-            let now = h.now;
-            Ok(h.kv
-                .get(&(category.to_owned(), owner.clone(), key.to_owned()))
-                .filter(|(_, exp)| exp.is_none_or(|e| e > now))
-                .map(|(v, _)| v.clone()))
+            Ok(live_get(&h.kv, slot(category, owner, key), h.now))
         })
     }
 
@@ -279,10 +297,7 @@ pub(crate) mod fake {
     ) -> Result<(), HostError> {
         with(|h| {
             h.check("kv", category, owner)?;
-            h.kv.insert(
-                (category.to_owned(), owner.clone(), key.to_owned()),
-                (value.to_vec(), expires_at),
-            );
+            h.kv.insert(slot(category, owner, key), (value.to_vec(), expires_at));
             Ok(())
         })
     }
@@ -291,9 +306,7 @@ pub(crate) mod fake {
         with(|h| {
             h.check("kv", category, owner)?;
             let now = h.now;
-            let old =
-                h.kv.remove(&(category.to_owned(), owner.clone(), key.to_owned()));
-            Ok(old.is_some_and(|(_, exp)| exp.is_none_or(|e| e > now)))
+            Ok(live_remove(&mut h.kv, slot(category, owner, key), now))
         })
     }
 
@@ -336,10 +349,8 @@ pub(crate) mod fake {
             if name.contains('\0') || name.len() > 1024 {
                 return Err(HostError::Invalid("blob name".into()));
             }
-            h.blobs.insert(
-                (category.to_owned(), owner.clone(), name.to_owned()),
-                (data.to_vec(), expires_at),
-            );
+            h.blobs
+                .insert(slot(category, owner, name), (data.to_vec(), expires_at));
             Ok(size)
         })
     }
@@ -351,11 +362,7 @@ pub(crate) mod fake {
     ) -> Result<Option<Vec<u8>>, HostError> {
         with(|h| {
             h.check("blobs", category, owner)?;
-            let now = h.now;
-            Ok(h.blobs
-                .get(&(category.to_owned(), owner.clone(), name.to_owned()))
-                .filter(|(_, exp)| exp.is_none_or(|e| e > now))
-                .map(|(v, _)| v.clone()))
+            Ok(live_get(&h.blobs, slot(category, owner, name), h.now))
         })
     }
 
@@ -367,10 +374,7 @@ pub(crate) mod fake {
         with(|h| {
             h.check("blobs", category, owner)?;
             let now = h.now;
-            let old = h
-                .blobs
-                .remove(&(category.to_owned(), owner.clone(), name.to_owned()));
-            Ok(old.is_some_and(|(_, exp)| exp.is_none_or(|e| e > now)))
+            Ok(live_remove(&mut h.blobs, slot(category, owner, name), now))
         })
     }
 

@@ -9,6 +9,7 @@
 //! for `kv`, and an expired blob reads as absent.
 
 use super::bindings::tessera::plugin::{blobs, types};
+use super::caps::guest_try;
 use super::data;
 use super::instance::HostState;
 use crate::config::{Capability, PluginConfig};
@@ -40,16 +41,6 @@ impl BlobLimits {
             Ok(())
         }
     }
-}
-
-/// Unwraps a check's result, or returns its error to the guest.
-macro_rules! guest_try {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        }
-    };
 }
 
 impl blobs::Host for HostState {

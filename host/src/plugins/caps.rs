@@ -24,6 +24,18 @@ use crate::storage::{Owner, Subscription};
 type Error = types::Error;
 type Guest<T> = wasmtime::Result<Result<T, Error>>;
 
+/// Unwraps a check's result, or returns its error to the guest.
+macro_rules! guest_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+pub(super) use guest_try;
+
 impl HostState {
     fn check(&self, cap: Capability) -> Result<(), Error> {
         if self.plugin.granted(cap) {
@@ -46,6 +58,15 @@ impl HostState {
         self.plugin
             .server()
             .ok_or_else(|| Error::Unavailable("the server is not running yet".to_owned()))
+    }
+
+    /// The grant, then the running server: what every call that reaches the server checks.
+    fn granted_server(
+        &self,
+        cap: Capability,
+    ) -> Result<std::sync::Arc<crate::server::Shared>, Error> {
+        self.check(cap)?;
+        self.server()
     }
 }
 
@@ -158,13 +179,7 @@ impl ephemeral::Host for HostState {
 impl accounts::Host for HostState {
     async fn exists(&mut self, user: String) -> Guest<bool> {
         let _wait = self.host_wait();
-        let shared = match self
-            .check(Capability::Accounts)
-            .and_then(|()| self.server())
-        {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
+        let shared = guest_try!(self.granted_server(Capability::Accounts));
         let jid = match self.local_user(&user) {
             Ok(j) => j,
             // A JID that cannot be a local account is not one.
@@ -182,13 +197,7 @@ impl accounts::Host for HostState {
 
     async fn create(&mut self, username: String, password: String) -> Guest<String> {
         let _wait = self.host_wait();
-        let shared = match self
-            .check(Capability::Accounts)
-            .and_then(|()| self.server())
-        {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
+        let shared = guest_try!(self.granted_server(Capability::Accounts));
         // Same rules and SCRAM settings as `tessera user add`; the password is never logged.
         Ok(crate::accounts::create_live(&shared, &username, &password)
             .await
@@ -198,17 +207,8 @@ impl accounts::Host for HostState {
 
     async fn remove(&mut self, user: String) -> Guest<bool> {
         let _wait = self.host_wait();
-        let shared = match self
-            .check(Capability::Accounts)
-            .and_then(|()| self.server())
-        {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let jid = match self.local_user(&user) {
-            Ok(j) => j,
-            Err(e) => return Ok(Err(e)),
-        };
+        let shared = guest_try!(self.granted_server(Capability::Accounts));
+        let jid = guest_try!(self.local_user(&user));
         Ok(crate::accounts::remove_live(&shared, &jid)
             .await
             .map_err(|e| account_error(&e)))
@@ -240,13 +240,8 @@ fn wit_subscription(s: Subscription) -> roster::Subscription {
 impl roster::Host for HostState {
     async fn items(&mut self, user: String) -> Guest<Vec<roster::Item>> {
         let _wait = self.host_wait();
-        let (shared, jid) = match self
-            .check(Capability::Roster)
-            .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
-        {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
+        let shared = guest_try!(self.granted_server(Capability::Roster));
+        let jid = guest_try!(self.local_user(&user));
         let name = jid
             .node()
             .map(|n| n.as_str().to_owned())
@@ -271,13 +266,8 @@ impl roster::Host for HostState {
         contact: String,
     ) -> Guest<roster::Subscription> {
         let _wait = self.host_wait();
-        let (shared, jid) = match self
-            .check(Capability::Roster)
-            .and_then(|()| Ok((self.server()?, self.local_user(&user)?)))
-        {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
+        let shared = guest_try!(self.granted_server(Capability::Roster));
+        let jid = guest_try!(self.local_user(&user));
         let contact = match BareJid::new(&contact) {
             Ok(c) => c,
             Err(e) => return Ok(Err(Error::Invalid(format!("contact is not a JID: {e}")))),
@@ -332,8 +322,7 @@ impl HostState {
         category: &str,
         owner: &types::Owner,
     ) -> Result<(std::sync::Arc<crate::server::Shared>, data::Category, Owner), Error> {
-        self.check(cap)?;
-        let shared = self.server()?;
+        let shared = self.granted_server(cap)?;
         let categories = self.plugin.data.get().map_or(&[][..], Vec::as_slice);
         let (c, owner) = data::scope(categories, &self.plugin.domain, category, owner)?;
         Ok((shared, c.clone(), owner))
@@ -342,16 +331,6 @@ impl HostState {
     pub(super) fn data_error(&self, e: &crate::storage::StorageError) -> Error {
         data::storage_error(&self.plugin.name, e)
     }
-}
-
-/// Unwraps a check's result, or returns its error to the guest.
-macro_rules! guest_try {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        }
-    };
 }
 
 fn parse_jid(what: &str, text: &str) -> Result<jid::Jid, Error> {
