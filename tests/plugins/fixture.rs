@@ -2,7 +2,7 @@
 
 use super::tessera::plugin::http_types::Response;
 use super::tessera::plugin::manifest::{Hook, Manifest, Subscription};
-use super::tessera::plugin::types::{ErrorType, StanzaError, StanzaKind};
+use super::tessera::plugin::types::{Error, ErrorType, StanzaError, StanzaKind};
 
 /// Serves `<name>.<domain>`, subscribed to the messages sent there; declares nothing else.
 pub fn service_manifest(name: &str) -> Manifest {
@@ -42,5 +42,49 @@ pub fn no_http() -> Response {
         status: 404,
         headers: vec![],
         body: vec![],
+    }
+}
+
+/// The fixture's name: its package name without `fixture-` (`notes2` runs `notes`'s source).
+pub fn name() -> &'static str {
+    env!("CARGO_PKG_NAME").trim_start_matches("fixture-")
+}
+
+/// The text between `<body…>` and `</body>` (tests send plain words, no escapes); `<body/>` is
+/// empty.
+pub fn body(xml: &str) -> Option<&str> {
+    let start = xml.find("<body")?;
+    let open_end = start + xml[start..].find('>')? + 1;
+    if xml[..open_end].ends_with("/>") {
+        return Some("");
+    }
+    let close = open_end + xml[open_end..].find("</body>")?;
+    Some(&xml[open_end..close])
+}
+
+/// Escapes text for an attribute in single quotes or for element content.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+}
+
+/// The WIT error's name, as the tests expect it.
+pub fn error_name(e: &Error) -> String {
+    match e {
+        Error::NotGranted => "not-granted".into(),
+        Error::UndeclaredCategory(_) => "undeclared-category".into(),
+        Error::WrongOwner => "wrong-owner".into(),
+        Error::Invalid(_) => "invalid".into(),
+        Error::QuotaExceeded => "quota-exceeded".into(),
+        Error::Unavailable(_) => "unavailable".into(),
+    }
+}
+
+/// A capability error as a reply body: `error: <name>`, with the category when undeclared.
+pub fn show(e: Error) -> String {
+    match e {
+        Error::UndeclaredCategory(c) => format!("error: undeclared-category({c})"),
+        other => format!("error: {}", error_name(&other)),
     }
 }

@@ -22,17 +22,6 @@ use tessera::plugin::{ephemeral, log, router};
 
 struct Echo;
 
-/// The text between `<body…>` and `</body>`, still escaped (it goes back out as it came).
-fn body(xml: &str) -> Option<&str> {
-    let start = xml.find("<body")?;
-    let open_end = start + xml[start..].find('>')? + 1;
-    if xml[..open_end].ends_with("/>") {
-        return Some("");
-    }
-    let close = open_end + xml[open_end..].find("</body>")?;
-    Some(&xml[open_end..close])
-}
-
 /// Bumps the shared counter with compare-and-swap (instances may race).
 fn next_count() -> u64 {
     loop {
@@ -48,12 +37,6 @@ fn next_count() -> u64 {
             Err(_) => return 0,
         }
     }
-}
-
-fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
 }
 
 impl Guest for Echo {
@@ -103,7 +86,7 @@ impl Guest for Echo {
         if stanza.type_ == "error" {
             return Verdict::Drop;
         }
-        let Some(text) = body(&stanza.xml) else {
+        let Some(text) = fixture::body(&stanza.xml) else {
             return Verdict::Drop;
         };
         if text == "crash" {
@@ -112,8 +95,8 @@ impl Guest for Echo {
         let n = next_count();
         let reply = format!(
             "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>echo {n}: {text}</body></message>",
-            attr_escape(&stanza.to),
-            attr_escape(&stanza.from),
+            fixture::escape(&stanza.to),
+            fixture::escape(&stanza.from),
         );
         match router::send(&reply) {
             Ok(()) => Verdict::Handled,

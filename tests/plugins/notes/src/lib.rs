@@ -37,35 +37,6 @@ const STREAM: &str = "log";
 
 struct Notes;
 
-fn name() -> &'static str {
-    env!("CARGO_PKG_NAME").trim_start_matches("fixture-")
-}
-
-/// The text between `<body…>` and `</body>` (tests send plain words, no escapes).
-fn body(xml: &str) -> Option<&str> {
-    let start = xml.find("<body")?;
-    let open_end = start + xml[start..].find('>')? + 1;
-    let close = open_end + xml[open_end..].find("</body>")?;
-    Some(&xml[open_end..close])
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
-}
-
-fn show(e: Error) -> String {
-    match e {
-        Error::NotGranted => "error: not-granted".into(),
-        Error::UndeclaredCategory(c) => format!("error: undeclared-category({c})"),
-        Error::WrongOwner => "error: wrong-owner".into(),
-        Error::Invalid(_) => "error: invalid".into(),
-        Error::QuotaExceeded => "error: quota-exceeded".into(),
-        Error::Unavailable(_) => "error: unavailable".into(),
-    }
-}
-
 fn run(owner: &Owner, command: &str) -> Result<String, Error> {
     let words: Vec<&str> = command.split_whitespace().collect();
     match words.as_slice() {
@@ -98,7 +69,7 @@ fn run(owner: &Owner, command: &str) -> Result<String, Error> {
 impl Guest for Notes {
     fn describe() -> Manifest {
         Manifest {
-            name: name().into(),
+            name: fixture::name().into(),
             version: "0.1.0".into(),
             subscriptions: vec![Subscription {
                 hook: Hook::Service,
@@ -109,7 +80,7 @@ impl Guest for Notes {
             iq_handlers: vec![],
             features: vec![],
             identities: vec![],
-            services: vec![name().into()],
+            services: vec![fixture::name().into()],
             commands: vec![],
             http_routes: vec![],
             timers: vec![],
@@ -134,17 +105,17 @@ impl Guest for Notes {
         if stanza.type_ == "error" {
             return Verdict::Drop;
         }
-        let Some(command) = body(&stanza.xml) else {
+        let Some(command) = fixture::body(&stanza.xml) else {
             return Verdict::Drop;
         };
         // The sender's bare JID: the host always sets `from` on a client's stanza.
         let user = stanza.from.split('/').next().unwrap_or_default().to_owned();
-        let answer = run(&Owner::User(user), command).unwrap_or_else(show);
+        let answer = run(&Owner::User(user), command).unwrap_or_else(fixture::show);
         let reply = format!(
             "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>{}</body></message>",
-            escape(&stanza.to),
-            escape(&stanza.from),
-            escape(&answer),
+            fixture::escape(&stanza.to),
+            fixture::escape(&stanza.from),
+            fixture::escape(&answer),
         );
         match router::send(&reply) {
             Ok(()) => Verdict::Handled,

@@ -31,16 +31,6 @@ use tessera::plugin::types::{ErrorType, Qname, Stanza, StanzaError};
 const NS: &str = "urn:tessera:test:oracle";
 const COMMANDS: &str = "http://jabber.org/protocol/commands";
 
-fn name() -> &'static str {
-    env!("CARGO_PKG_NAME").trim_start_matches("fixture-")
-}
-
-fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
-}
-
 /// The value of `attr='…'` in the first element carrying it (the fixtures parse no XML).
 fn attr<'a>(xml: &'a str, attr: &str) -> Option<&'a str> {
     let start = xml.find(&format!(" {attr}='"))? + attr.len() + 3;
@@ -56,7 +46,7 @@ impl Guest for Oracle {
             namespace: NS.into(),
             name: "query".into(),
         }];
-        if name() == "oracle-roster" {
+        if fixture::name() == "oracle-roster" {
             iq_handlers.push(Qname {
                 namespace: "jabber:iq:roster".into(),
                 name: "query".into(),
@@ -68,7 +58,7 @@ impl Guest for Oracle {
             access,
         };
         Manifest {
-            name: name().into(),
+            name: fixture::name().into(),
             version: "0.1.0".into(),
             subscriptions: vec![],
             iq_handlers,
@@ -80,7 +70,7 @@ impl Guest for Oracle {
             }],
             services: vec![],
             // Only the original offers commands, so the clash tests are about the payload.
-            commands: if name() == "oracle" {
+            commands: if fixture::name() == "oracle" {
                 vec![
                     command("ask", "Ask the oracle", CommandAccess::LocalUser),
                     command("purge", "Purge the oracle", CommandAccess::Admin),
@@ -121,11 +111,11 @@ impl Guest for Oracle {
         let reply = format!(
             "<iq xmlns='jabber:client' type='result' id='{id}' from='{domain}' to='{to}'>\
              <answer xmlns='{NS}' hook='iq' account='{account}' session='{session}' admin='{admin}'/></iq>",
-            id = attr_escape(&stanza.id),
-            domain = attr_escape(domain),
-            to = attr_escape(&stanza.from),
-            account = attr_escape(&account),
-            session = attr_escape(&ctx.session.unwrap_or_default()),
+            id = fixture::escape(&stanza.id),
+            domain = fixture::escape(domain),
+            to = fixture::escape(&stanza.from),
+            account = fixture::escape(&account),
+            session = fixture::escape(&ctx.session.unwrap_or_default()),
         );
         match router::send(&reply) {
             Ok(()) => Verdict::Handled,
@@ -148,8 +138,8 @@ impl Guest for Oracle {
         Ok(format!(
             "<command xmlns='{COMMANDS}' node='{node}' status='completed' sessionid='s'>\
              <note type='info'>asked by {requester}</note></command>",
-            node = attr_escape(&node),
-            requester = attr_escape(&req.requester),
+            node = fixture::escape(&node),
+            requester = fixture::escape(&req.requester),
         ))
     }
 

@@ -29,42 +29,13 @@ mod fixture {
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::http_types::{Request, Response};
 use tessera::plugin::manifest::{EventKind, Manifest, Timer};
-use tessera::plugin::types::{Error, ErrorType, Stanza, StanzaError};
+use tessera::plugin::types::{ErrorType, Stanza, StanzaError};
 use tessera::plugin::{accounts, clock, ephemeral, router};
 
 struct Watcher;
 
-fn name() -> &'static str {
-    env!("CARGO_PKG_NAME").trim_start_matches("fixture-")
-}
-
 fn is_watcher() -> bool {
-    name() == "watcher"
-}
-
-/// The text between `<body…>` and `</body>` (tests send plain words, no escapes).
-fn body(xml: &str) -> Option<&str> {
-    let start = xml.find("<body")?;
-    let open_end = start + xml[start..].find('>')? + 1;
-    let close = open_end + xml[open_end..].find("</body>")?;
-    Some(&xml[open_end..close])
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
-}
-
-fn show(e: Error) -> String {
-    match e {
-        Error::NotGranted => "error: not-granted".into(),
-        Error::UndeclaredCategory(c) => format!("error: undeclared-category({c})"),
-        Error::WrongOwner => "error: wrong-owner".into(),
-        Error::Invalid(_) => "error: invalid".into(),
-        Error::QuotaExceeded => "error: quota-exceeded".into(),
-        Error::Unavailable(_) => "error: unavailable".into(),
-    }
+    fixture::name() == "watcher"
 }
 
 /// Rewrites `key` with `f(old)`, with compare-and-swap: instances run concurrently.
@@ -114,11 +85,11 @@ fn run(command: &str) -> String {
         }
         ["create", user, password] => match accounts::create(user, password) {
             Ok(jid) => format!("created {jid}"),
-            Err(e) => show(e),
+            Err(e) => fixture::show(e),
         },
         ["remove", jid] => match accounts::remove(jid) {
             Ok(found) => format!("removed {found}"),
-            Err(e) => show(e),
+            Err(e) => fixture::show(e),
         },
         _ => "unknown command".into(),
     }
@@ -126,7 +97,7 @@ fn run(command: &str) -> String {
 
 impl Guest for Watcher {
     fn describe() -> Manifest {
-        let mut m = fixture::service_manifest(name());
+        let mut m = fixture::service_manifest(fixture::name());
         if is_watcher() {
             m.events = vec![
                 EventKind::UserCreated,
@@ -160,15 +131,15 @@ impl Guest for Watcher {
         if stanza.type_ == "error" {
             return Verdict::Drop;
         }
-        let Some(command) = body(&stanza.xml) else {
+        let Some(command) = fixture::body(&stanza.xml) else {
             return Verdict::Drop;
         };
         let answer = run(command);
         let reply = format!(
             "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>{}</body></message>",
-            escape(&stanza.to),
-            escape(&stanza.from),
-            escape(&answer),
+            fixture::escape(&stanza.to),
+            fixture::escape(&stanza.from),
+            fixture::escape(&answer),
         );
         match router::send(&reply) {
             Ok(()) => Verdict::Handled,

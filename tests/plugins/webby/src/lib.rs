@@ -18,7 +18,7 @@ mod fixture {
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::http_types::{Request, Response};
 use tessera::plugin::manifest::{DataDeclaration, HttpRoute, Manifest, OwnerKind, Visibility};
-use tessera::plugin::types::{Error, Stanza, StanzaError};
+use tessera::plugin::types::{Stanza, StanzaError};
 use tessera::plugin::{http_outbound, router};
 
 struct Webby;
@@ -33,23 +33,6 @@ fn body(xml: &str) -> Option<String> {
             .replace("&lt;", "<")
             .replace("&gt;", ">"),
     )
-}
-
-fn error_name(e: &Error) -> String {
-    match e {
-        Error::NotGranted => "not-granted".into(),
-        Error::UndeclaredCategory(_) => "undeclared-category".into(),
-        Error::WrongOwner => "wrong-owner".into(),
-        Error::Invalid(_) => "invalid".into(),
-        Error::QuotaExceeded => "quota-exceeded".into(),
-        Error::Unavailable(_) => "unavailable".into(),
-    }
-}
-
-fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
 }
 
 impl Guest for Webby {
@@ -101,12 +84,12 @@ impl Guest for Webby {
             body: vec![],
         }) {
             Ok(r) => format!("status {} len {}", r.status, r.body.len()),
-            Err(e) => format!("error {}", error_name(&e)),
+            Err(e) => format!("error {}", fixture::error_name(&e)),
         };
         let reply = format!(
             "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>{text}</body></message>",
-            attr_escape(&stanza.to),
-            attr_escape(&stanza.from),
+            fixture::escape(&stanza.to),
+            fixture::escape(&stanza.from),
         );
         let _ = router::send(&reply);
         Verdict::Handled
