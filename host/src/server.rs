@@ -218,6 +218,19 @@ impl Server {
         {
             tracing::warn!("shutdown grace period over; abandoning remaining connections");
         }
+        // Archive appends are write-behind: commit what plugins queued before returning.
+        if tokio::time::timeout(
+            shared.config.limits.shutdown_grace,
+            shared.storage.flush_archive(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::error!(
+                pending = shared.storage.archive_pending(),
+                "archive writes not flushed within the shutdown grace period"
+            );
+        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! when `TESSERA_TEST_POSTGRES_URL` is set (`eval "$(.ci/postgres.sh)"`), one schema per test.
 //! Without the URL the PostgreSQL runs say why they skip, unless `TESSERA_REQUIRE_POSTGRES=1`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jid::{BareJid, Jid};
 use tessera::storage::{ArchiveQuery, NewEntry, Owner, Page, Storage, StorageError};
@@ -49,7 +49,7 @@ suite! {
     delete_account_deletes_the_users_plugin_data,
     delete_owner_deletes_a_room,
     nul_and_oversized_requests_are_invalid,
-    archive_pages_fast_through_100k_entries,
+    archive_pages_through_100k_entries,
 }
 
 // ---- fixtures ----
@@ -657,6 +657,8 @@ async fn delete_account_deletes_the_users_plugin_data(db: &TestDb) {
     s.archive_append(P, C, &others[2], "s", Some(&alice_jid), "d", T0)
         .await
         .unwrap();
+    // Archive appends are write-behind: let them land before counting rows behind its back.
+    s.flush_archive().await;
     assert_eq!(db.rows("plugin_kv").await, 10);
     assert_eq!(db.rows("plugin_archive").await, 11);
 
@@ -708,6 +710,7 @@ async fn delete_owner_deletes_a_room(db: &TestDb) {
         .unwrap();
     assert_eq!(s.delete_owner(&room).await.unwrap(), 2 + 6 + 1);
     assert_eq!(s.delete_owner(&room).await.unwrap(), 0);
+    s.flush_archive().await;
     assert_eq!(db.rows("plugin_kv").await, 2);
     assert_eq!(db.rows("plugin_archive").await, 6);
     for plugin in ["muc", "history"] {
@@ -779,12 +782,10 @@ async fn nul_and_oversized_requests_are_invalid(db: &TestDb) {
     assert_eq!(db.rows("plugin_archive_streams").await, 0);
 }
 
-/// 100 000 entries in one stream, appended in one transaction, then RSM pages of 50 from both
-/// ends and from the middle, each within a bound that a scan with `OFFSET` would blow at the far
-/// end. The bounds are loose (a debug build on a shared 2-core machine); the figures print with
-/// `--nocapture`.
-#[allow(clippy::print_stderr, reason = "reports the timings")]
-async fn archive_pages_fast_through_100k_entries(db: &TestDb) {
+/// 100 000 entries in one stream, appended in one call, then RSM pages of 50 from both ends and
+/// from the middle: the right entries, counts and `complete` flags at every position. Speed is
+/// the benchmark's (`host/benches/archive.rs`, figures in `docs/benchmarks.md`).
+async fn archive_pages_through_100k_entries(db: &TestDb) {
     const N: usize = 100_000;
     const PAGE: u32 = 50;
     let s = &db.storage;
@@ -802,29 +803,18 @@ async fn archive_pages_fast_through_100k_entries(db: &TestDb) {
             data,
         })
         .collect();
-    let started = Instant::now();
     let ids = s
         .archive_append_many(P, C, &a, "big", &entries, T0)
         .await
         .unwrap();
-    let fill = started.elapsed();
     assert_eq!(ids.len(), N);
-    assert!(fill < Duration::from_secs(120), "filling took {fill:?}");
 
-    let bound = Duration::from_secs(2);
-    let timed = |q: ArchiveQuery| async move {
-        let started = Instant::now();
-        let page = query(s, &alice(), "big", &q).await;
-        (page, started.elapsed())
-    };
-    let mut slowest = Duration::ZERO;
-    let mut check = |page: &Page, took: Duration, count: u64, complete: bool, first: usize| {
+    let fetch = |q: ArchiveQuery| async move { query(s, &alice(), "big", &q).await };
+    let check = |page: &Page, count: u64, complete: bool, first: usize| {
         assert_eq!(page.count, count);
         assert_eq!(page.complete, complete);
         assert_eq!(page.entries.len(), PAGE as usize);
         assert_eq!(page.entries[0].data, format!("<message id='{first}'/>"));
-        assert!(took < bound, "a page took {took:?}");
-        slowest = slowest.max(took);
     };
     let page_q = |after: Option<usize>, before: Option<usize>, reverse: bool| ArchiveQuery {
         after_id: after.map(|n| ids[n].clone()),
@@ -835,29 +825,27 @@ async fn archive_pages_fast_through_100k_entries(db: &TestDb) {
     };
 
     // Forward: the first page, a middle page, and the last page.
-    let (page, took) = timed(page_q(None, None, false)).await;
-    check(&page, took, N as u64, false, 0);
-    let (page, took) = timed(page_q(Some(49_999), None, false)).await;
-    check(&page, took, N as u64, false, 50_000);
-    let (page, took) = timed(page_q(Some(N - 51), None, false)).await;
-    check(&page, took, N as u64, true, N - 50);
+    let page = fetch(page_q(None, None, false)).await;
+    check(&page, N as u64, false, 0);
+    let page = fetch(page_q(Some(49_999), None, false)).await;
+    check(&page, N as u64, false, 50_000);
+    let page = fetch(page_q(Some(N - 51), None, false)).await;
+    check(&page, N as u64, true, N - 50);
     assert_eq!(page.entries.last().map(|e| &e.id), ids.last());
 
     // Backward (reverse, `before`): the newest page, a middle page, and the oldest page.
-    let (page, took) = timed(page_q(None, None, true)).await;
-    check(&page, took, N as u64, false, N - 1);
-    let (page, took) = timed(page_q(None, Some(50_000), true)).await;
-    check(&page, took, N as u64, false, 49_999);
-    let (page, took) = timed(page_q(None, Some(50), true)).await;
-    check(&page, took, N as u64, true, 49);
+    let page = fetch(page_q(None, None, true)).await;
+    check(&page, N as u64, false, N - 1);
+    let page = fetch(page_q(None, Some(50_000), true)).await;
+    check(&page, N as u64, false, 49_999);
+    let page = fetch(page_q(None, Some(50), true)).await;
+    check(&page, N as u64, true, 49);
 
     // With a `with` filter (half the stream), from the far end.
-    let (page, took) = timed(ArchiveQuery {
+    let page = fetch(ArchiveQuery {
         with: Some(jid("romeo@example.net")),
         ..page_q(Some(N - 101), None, false)
     })
     .await;
-    check(&page, took, N as u64 / 2, true, N - 99);
-
-    eprintln!("100k entries: filled in {fill:?}, slowest page of {PAGE} took {slowest:?}");
+    check(&page, N as u64 / 2, true, N - 99);
 }

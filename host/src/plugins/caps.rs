@@ -440,13 +440,16 @@ impl archive::Host for HostState {
         } else {
             Some(guest_try!(parse_jid("with", &with)))
         };
+        // Write-behind: the id comes back at once; the category's `max_items` is applied by
+        // the archive writer when it commits (`storage::plugin_data::writer`).
         Ok(shared
             .storage
-            .archive_append(
+            .archive_append_capped(
                 &self.plugin.name,
                 &c.name,
                 &owner,
                 &stream,
+                c.max_items,
                 with.as_ref(),
                 &data,
                 data::now_ms(),

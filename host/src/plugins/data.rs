@@ -118,6 +118,8 @@ pub(crate) fn storage_error(plugin: &str, e: &StorageError) -> types::Error {
     match e {
         StorageError::Invalid(what) => types::Error::Invalid(what.clone()),
         StorageError::QuotaExceeded => types::Error::QuotaExceeded,
+        // The server is shutting down: not a failure to report.
+        StorageError::Closed => types::Error::Unavailable("the server is stopping".to_owned()),
         other => {
             tracing::error!(plugin, error = %other, "storage failure in a plugin call");
             types::Error::Unavailable("storage failure".to_owned())

@@ -89,6 +89,9 @@ pub enum StorageError {
     /// A blob call on a storage opened without [`Storage::with_blob_dir`].
     #[error("no blob directory configured")]
     NoBlobDir,
+    /// An archive append after [`Storage::close`].
+    #[error("storage is closed")]
+    Closed,
 }
 
 /// The storage handle: a connection pool, cheap to clone and share between tasks.
@@ -103,6 +106,8 @@ pub struct Storage {
     backend: Backend,
     /// Where blob files live (`with_blob_dir`).
     blobs: Option<std::sync::Arc<blobs::BlobDir>>,
+    /// The write-behind archive writer (`plugin_data::writer`), one per opened storage.
+    archive: std::sync::Arc<plugin_data::writer::Handle>,
 }
 
 #[derive(Clone)]
@@ -156,19 +161,38 @@ impl Storage {
                 max_connections,
             } => Backend::Postgres(postgres::Postgres::open(url, *max_connections).await?),
         };
+        let archive = std::sync::Arc::new(plugin_data::writer::Writer::start(backend.clone()));
         Ok(Self {
             backend,
             blobs: None,
+            archive,
         })
     }
 
-    /// Closes the pool: waits for checked-out connections to come back, then closes them all.
-    /// Later calls on any clone fail with [`StorageError::Database`].
+    /// Closes the storage: stops taking archive appends, writes every queued one, then closes
+    /// the pool (waiting for checked-out connections to come back). Later calls on any clone fail
+    /// with [`StorageError::Closed`] or [`StorageError::Database`].
     ///
     /// # Cancel safety
-    /// Cancel-safe: the pool is marked closed at the first poll; only the wait is abandoned.
+    /// Cancel-safe: appends stop and the pool is marked closed at the first poll; the queued
+    /// appends are still written by the writer task.
     pub async fn close(&self) {
+        self.archive.close().await;
         dispatch!(self.close())
+    }
+
+    /// Waits until every archive append made before the call is committed (the server's
+    /// graceful shutdown; appends are write-behind, see [`archive_append`](Self::archive_append)).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only waits.
+    pub async fn flush_archive(&self) {
+        self.archive.flushed().await;
+    }
+
+    /// Archive appends queued or being written.
+    pub fn archive_pending(&self) -> usize {
+        self.archive.pending()
     }
 
     /// Creates an account. [`StorageError::AccountExists`] if the username is taken.
@@ -227,7 +251,15 @@ impl Storage {
     /// One transaction; see [`Storage`]. Cancelled after the commit, blob files are left for
     /// [`sweep_orphan_blobs`](Self::sweep_orphan_blobs).
     pub async fn delete_account(&self, username: &str) -> Result<bool, StorageError> {
-        let (found, files) = dispatch!(self.delete_account(username))?;
+        let (found, files) = {
+            // No archive batch interleaves; the account's queued appends go with it.
+            let _commit = self.archive.exclusive().await;
+            let deleted = dispatch!(self.delete_account(username))?;
+            let (lo, hi) = plugin_data::account_owner_range(username);
+            self.archive
+                .drop_owners(|owner| lo.as_str() <= owner && owner < hi.as_str());
+            deleted
+        };
         self.remove_blob_files(files).await;
         Ok(found)
     }
@@ -465,14 +497,14 @@ impl Storage {
     }
 
     /// Appends an entry to an archive stream; returns its id, unique and time-ordered within the
-    /// stream (see `plugin_data` for the id form).
+    /// stream (see `plugin_data` for the id form). As
+    /// [`archive_append_capped`](Self::archive_append_capped) without a `max_items`.
     ///
     /// # Errors
-    /// [`StorageError::Invalid`] for text holding NUL or a clock beyond [`MAX_ARCHIVE_MS`], or a
-    /// database failure.
+    /// As [`archive_append_capped`](Self::archive_append_capped).
     ///
     /// # Cancel safety
-    /// One transaction; see [`Storage`].
+    /// As [`archive_append_capped`](Self::archive_append_capped).
     #[allow(
         clippy::too_many_arguments,
         reason = "the WIT call plus plugin and clock"
@@ -487,24 +519,59 @@ impl Storage {
         data: &str,
         now_ms: Millis,
     ) -> Result<String, StorageError> {
-        let entry = NewEntry { with, data };
-        let ids = self
-            .archive_append_many(plugin, category, owner, stream, &[entry], now_ms)
+        self.archive_append_capped(plugin, category, owner, stream, None, with, data, now_ms)
+            .await
+    }
+
+    /// Appends an entry to an archive stream, write-behind: the id is handed out and the entry
+    /// queued at once, and the archive writer commits it shortly after in a batch, then keeps
+    /// only the stream's `max_items` newest entries (the category's retention; `None` keeps
+    /// all). Every later [`archive_query`](Self::archive_query) and removal sees it. When the
+    /// writer is far behind, waits for room (backpressure: an entry is never dropped).
+    ///
+    /// # Errors
+    /// [`StorageError::Invalid`] for text holding NUL or a clock beyond [`MAX_ARCHIVE_MS`];
+    /// [`StorageError::Closed`] after [`close`](Self::close); a database failure reading the
+    /// stream's last id (first append to a stream only). A failure to write the batch is the
+    /// writer's to retry and log; the caller has its id.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: cancelled before it returns, nothing was queued.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the WIT call plus plugin, retention and clock"
+    )]
+    pub async fn archive_append_capped(
+        &self,
+        plugin: &str,
+        category: &str,
+        owner: &Owner,
+        stream: &str,
+        max_items: Option<u64>,
+        with: Option<&jid::Jid>,
+        data: &str,
+        now_ms: Millis,
+    ) -> Result<String, StorageError> {
+        let key = stream_key(plugin, category, owner, stream);
+        let (ids, _) = self
+            .archive
+            .append(key, max_items, &[NewEntry { with, data }], now_ms)
             .await?;
         ids.into_iter()
             .next()
             .ok_or_else(|| StorageError::Corrupt("append returned no id".into()))
     }
 
-    /// Appends entries in one transaction (an import, or a burst); returns their ids in order.
-    /// Ids are reserved in one step, so a stream gets at most 1000 per millisecond before its
-    /// timestamps run ahead of the clock (see `plugin_data`).
+    /// Appends entries (an import, or a burst); returns their ids in order once all are
+    /// committed. Ids are handed out in runs of consecutive ids, so a stream gets at most 1000
+    /// per millisecond before its timestamps run ahead of the clock (see `plugin_data`).
     ///
     /// # Errors
-    /// As [`archive_append`](Self::archive_append); nothing is appended on error.
+    /// As [`archive_append`](Self::archive_append); on an error nothing more is queued, but
+    /// entries queued before it are written.
     ///
     /// # Cancel safety
-    /// One transaction; see [`Storage`].
+    /// Not atomic: cancelled part-way, the entries queued so far are written.
     pub async fn archive_append_many(
         &self,
         plugin: &str,
@@ -514,11 +581,20 @@ impl Storage {
         entries: &[NewEntry<'_>],
         now_ms: Millis,
     ) -> Result<Vec<String>, StorageError> {
-        dispatch!(self.archive_append_many(plugin, category, owner, stream, entries, now_ms))
+        let mut ids = Vec::with_capacity(entries.len());
+        let mut upto = 0;
+        for chunk in entries.chunks(plugin_data::writer::BATCH) {
+            let key = stream_key(plugin, category, owner, stream);
+            let (chunk_ids, seq) = self.archive.append(key, None, chunk, now_ms).await?;
+            ids.extend(chunk_ids);
+            upto = seq;
+        }
+        self.archive.committed_upto(upto).await;
+        Ok(ids)
     }
 
     /// Runs an archive query (XEP-0313 filters, XEP-0059 keyset paging): the count and the page
-    /// come from one snapshot.
+    /// come from one snapshot, taken after every append made before the call is committed.
     ///
     /// # Errors
     /// [`StorageError::Invalid`] for text holding NUL or more than [`MAX_IDS`] ids,
@@ -534,11 +610,15 @@ impl Storage {
         stream: &str,
         query: &ArchiveQuery,
     ) -> Result<Page, StorageError> {
+        self.archive
+            .flushed_stream(&stream_key(plugin, category, owner, stream))
+            .await;
         dispatch!(self.archive_query(plugin, category, owner, stream, query))
     }
 
     /// Deletes a stream's entries appended in `[start, end]` (ms, both inclusive and optional:
-    /// neither deletes them all); returns how many. The stream's ids never go back.
+    /// neither deletes them all), every append made before the call included; returns how
+    /// many. The stream's ids never go back.
     ///
     /// # Errors
     /// [`StorageError::Invalid`] for text holding NUL, or a database failure.
@@ -555,10 +635,14 @@ impl Storage {
         start: Option<Millis>,
         end: Option<Millis>,
     ) -> Result<u64, StorageError> {
+        let key = stream_key(plugin, category, owner, stream);
+        self.archive.flushed_stream(&key).await;
+        let _commit = self.archive.exclusive().await;
         dispatch!(self.archive_remove(plugin, category, owner, stream, start, end))
     }
 
-    /// Deletes a stream's entries by id; returns how many there were.
+    /// Deletes a stream's entries by id, every append made before the call included; returns
+    /// how many there were.
     ///
     /// # Errors
     /// [`StorageError::Invalid`] for text holding NUL or more than [`MAX_IDS`] ids, or a
@@ -574,6 +658,9 @@ impl Storage {
         stream: &str,
         ids: &[String],
     ) -> Result<u64, StorageError> {
+        let key = stream_key(plugin, category, owner, stream);
+        self.archive.flushed_stream(&key).await;
+        let _commit = self.archive.exclusive().await;
         dispatch!(self.archive_remove_ids(plugin, category, owner, stream, ids))
     }
 
@@ -597,8 +684,12 @@ impl Storage {
         max_items: Option<u64>,
         now_ms: Millis,
     ) -> Result<u64, StorageError> {
-        let records =
-            dispatch!(self.enforce_retention(plugin, category, max_age, max_items, now_ms))?;
+        let records = {
+            // Retention covers every entry appended before the call.
+            self.archive.flushed().await;
+            let _commit = self.archive.exclusive().await;
+            dispatch!(self.enforce_retention(plugin, category, max_age, max_items, now_ms))?
+        };
         let blobs = self
             .blob_retention(plugin, category, max_age, max_items, now_ms)
             .await?;
@@ -628,7 +719,29 @@ impl Storage {
     /// # Cancel safety
     /// One transaction; see [`Storage`].
     pub async fn delete_owner(&self, owner: &Owner) -> Result<u64, StorageError> {
-        let records = dispatch!(self.delete_owner(owner))?;
+        let records = {
+            // No archive batch interleaves; the owner's queued appends go with it.
+            let _commit = self.archive.exclusive().await;
+            let deleted = dispatch!(self.delete_owner(owner))?;
+            let text = owner.to_string();
+            // Appends not written yet were records to the plugin all the same.
+            deleted + self.archive.drop_owners(|o| o == text)
+        };
         Ok(records + self.blob_remove_owner(owner).await?)
+    }
+}
+
+/// The writer's key of a stream.
+fn stream_key(
+    plugin: &str,
+    category: &str,
+    owner: &Owner,
+    stream: &str,
+) -> plugin_data::writer::StreamKey {
+    plugin_data::writer::StreamKey {
+        owner: owner.to_string(),
+        plugin: plugin.to_owned(),
+        category: category.to_owned(),
+        stream: stream.to_owned(),
     }
 }

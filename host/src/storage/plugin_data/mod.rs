@@ -16,8 +16,9 @@
 //! ## Archive ids
 //! An id is the 16-digit, zero-padded decimal of `ms * 1000 + sequence`: "zero-padded ms plus a
 //! three-digit sequence" while a stream gets fewer than 1000 entries in one millisecond. A stream's
-//! last id is kept in its own row, and a new id is `max(now_ms * 1000, last + 1)`, so ids are
-//! unique and increasing within a stream even when the clock steps back or entries are removed.
+//! last id is kept in its own row (and in the writer's memory while the stream is in use: see
+//! `writer`), and a new id is `max(now_ms * 1000, last + 1)`, so ids are unique and increasing
+//! within a stream even when the clock steps back or entries are removed.
 //! The entry's timestamp is read back from its id (`id / 1000`): it may run a little ahead of the
 //! clock during a burst or after a clock step, but it never disagrees with id order, which lets a
 //! time range be an id range on the primary key. Ids sort the same as text and as numbers, so
@@ -27,10 +28,12 @@
 //! - this file: the public records and the pure helpers (owner encoding, ids, key ranges);
 //! - `sql`: the statement texts, and the builder for archive filters;
 //! - `queries`: the macro that instantiates the statements for each backend, as `storage::queries`
-//!   does for accounts and rosters.
+//!   does for accounts and rosters;
+//! - `writer`: write-behind appends: ids handed out in memory, batches committed by one task.
 
 mod queries;
 pub(super) mod sql;
+pub(super) mod writer;
 
 pub(super) use queries::plugin_data_queries;
 
@@ -182,17 +185,6 @@ pub(super) fn id_value(id: &str) -> Result<u64, StorageError> {
     }
 }
 
-/// The id number that the first of `n` entries appended at `now_ms` would get on an empty stream,
-/// as stored for the stream's last id: `now_ms * 1000 + n - 1`.
-pub(super) fn reserve_floor(now_ms: Millis, n: u64) -> Result<i64, StorageError> {
-    if now_ms > MAX_ARCHIVE_MS {
-        return Err(StorageError::Invalid(format!(
-            "time {now_ms} ms is beyond what archive ids encode"
-        )));
-    }
-    checked_id(now_ms * 1000 + n.saturating_sub(1))
-}
-
 /// An id number that still fits 16 digits, as the `i64` the database stores.
 pub(super) fn checked_id(n: u64) -> Result<i64, StorageError> {
     if n > MAX_ARCHIVE_MS * 1000 + 999 {
@@ -320,8 +312,6 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(reserve_floor(MAX_ARCHIVE_MS + 1, 1).is_err());
-        assert_eq!(reserve_floor(2, 3).unwrap(), 2002);
         assert!(checked_id(MAX_ARCHIVE_MS * 1000 + 1000).is_err());
     }
 

@@ -116,64 +116,111 @@ macro_rules! plugin_data_queries {
                 Ok(query.fetch_all(&self.pool).await?)
             }
 
-            pub(super) async fn archive_append_many(
+            /// A stream's last id handed out, 0 for a new stream (see `writer`).
+            pub(super) async fn archive_last_id(
                 &self,
-                plugin: &str,
-                category: &str,
-                owner: &super::plugin_data::Owner,
-                stream: &str,
-                entries: &[super::plugin_data::NewEntry<'_>],
-                now_ms: u64,
-            ) -> Result<Vec<String>, super::StorageError> {
-                use super::plugin_data::{
-                    archive_id, check_scope, check_text, checked_id, reserve_floor, sql,
-                };
-                if entries.is_empty() {
-                    return Ok(Vec::new());
-                }
-                check_scope(plugin, category, ("stream", stream))?;
-                for entry in entries {
-                    check_text("archive data", entry.data)?;
-                }
-                let n = entries.len() as u64;
-                let owner = owner.to_string();
-                let mut tx = self.pool.begin().await?;
-                let last: i64 = sqlx::query_scalar(sql::RESERVE_IDS)
-                    .bind(&owner)
-                    .bind(plugin)
-                    .bind(category)
-                    .bind(stream)
-                    .bind(reserve_floor(now_ms, n)?)
-                    .bind(super::plugin_data::db_int(n))
-                    .fetch_one(&mut *tx)
+                key: &super::plugin_data::writer::StreamKey,
+            ) -> Result<u64, super::StorageError> {
+                let last: Option<i64> = sqlx::query_scalar(super::plugin_data::sql::LAST_ID)
+                    .bind(&key.owner)
+                    .bind(&key.plugin)
+                    .bind(&key.category)
+                    .bind(&key.stream)
+                    .fetch_optional(&self.pool)
                     .await?;
-                let last = u64::try_from(last).map_err(|_| {
-                    super::StorageError::Corrupt(format!("archive stream last id {last}"))
-                })?;
-                // Past 16 digits: refuse (dropping `tx` rolls the reservation back).
-                checked_id(last)?;
-                let ids: Vec<String> = (last + 1 - n..=last).map(archive_id).collect();
-                for (chunk, chunk_ids) in entries
-                    .chunks(sql::INSERT_CHUNK)
-                    .zip(ids.chunks(sql::INSERT_CHUNK))
-                {
-                    let text = sql::insert_entries(chunk.len());
-                    let mut query = sqlx::query(&text)
-                        .bind(&owner)
-                        .bind(plugin)
-                        .bind(category)
-                        .bind(stream);
-                    for (entry, id) in chunk.iter().zip(chunk_ids) {
-                        let (bare, full) = match entry.with {
-                            Some(with) => (with.to_bare().to_string(), with.to_string()),
-                            None => (String::new(), String::new()),
-                        };
-                        query = query.bind(id.as_str()).bind(bare).bind(full).bind(entry.data);
+                u64::try_from(last.unwrap_or(0)).map_err(|_| {
+                    super::StorageError::Corrupt(format!("archive stream last id {last:?}"))
+                })
+            }
+
+            /// Writes one batch of the archive writer in one transaction: the rows, then the
+            /// streams' last ids and entry counts, then each capped stream's `max_items`
+            /// (oldest dropped). Rolled back on error (dropping `tx`).
+            pub(super) async fn archive_write_batch(
+                &self,
+                batch: &[super::plugin_data::writer::StreamBatch],
+            ) -> Result<(), super::StorageError> {
+                use super::plugin_data::{db_int, sql};
+                let mut tx = self.pool.begin().await?;
+                // A write first (see `sqlite.rs`): the rows, all streams mixed.
+                let rows: Vec<_> = batch
+                    .iter()
+                    .flat_map(|s| s.rows.iter().map(move |r| (&*s.key, r)))
+                    .collect();
+                for chunk in rows.chunks(sql::INSERT_CHUNK) {
+                    let text = sql::insert_rows(chunk.len());
+                    let mut query = sqlx::query(&text);
+                    for (key, row) in chunk {
+                        query = query
+                            .bind(&key.owner)
+                            .bind(&key.plugin)
+                            .bind(&key.category)
+                            .bind(&key.stream)
+                            .bind(super::plugin_data::archive_id(row.id))
+                            .bind(&row.with_bare)
+                            .bind(&row.with_jid)
+                            .bind(&row.data);
                     }
                     query.execute(&mut *tx).await?;
                 }
+                let mut entries = std::collections::HashMap::new();
+                for chunk in batch.chunks(sql::INSERT_CHUNK) {
+                    let text = sql::upsert_streams(chunk.len());
+                    let mut query = sqlx::query_as(&text);
+                    for part in chunk {
+                        let last = part.rows.last().map_or(0, |r| r.id);
+                        query = query
+                            .bind(&part.key.owner)
+                            .bind(&part.key.plugin)
+                            .bind(&part.key.category)
+                            .bind(&part.key.stream)
+                            .bind(super::plugin_data::checked_id(last)?)
+                            .bind(db_int(part.rows.len() as u64));
+                    }
+                    let counted: Vec<(String, String, String, String, i64)> =
+                        query.fetch_all(&mut *tx).await?;
+                    for (owner, plugin, category, stream, n) in counted {
+                        entries.insert((owner, plugin, category, stream), n);
+                    }
+                }
+                for part in batch {
+                    let Some(max_items) = part.max_items else {
+                        continue;
+                    };
+                    let key = &part.key;
+                    let n = entries
+                        .get(&(
+                            key.owner.clone(),
+                            key.plugin.clone(),
+                            key.category.clone(),
+                            key.stream.clone(),
+                        ))
+                        .copied()
+                        .unwrap_or(0);
+                    let excess = u64::try_from(n).unwrap_or(0).saturating_sub(max_items);
+                    if excess == 0 {
+                        continue;
+                    }
+                    let trimmed = sqlx::query(sql::TRIM_OLDEST)
+                        .bind(&key.owner)
+                        .bind(&key.plugin)
+                        .bind(&key.category)
+                        .bind(&key.stream)
+                        .bind(db_int(excess - 1))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    sqlx::query(sql::ENTRIES_DELETED)
+                        .bind(&key.owner)
+                        .bind(&key.plugin)
+                        .bind(&key.category)
+                        .bind(&key.stream)
+                        .bind(db_int(trimmed))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
-                Ok(ids)
+                Ok(())
             }
 
             pub(super) async fn archive_query(
@@ -193,15 +240,26 @@ macro_rules! plugin_data_queries {
                         complete: true,
                     });
                 }
-                let count = filter.count();
+                // The whole stream's count is kept in its row; a filtered one is counted.
+                let count = (!filter.whole_stream()).then(|| filter.count());
                 let page = filter.page(q)?;
                 // One snapshot, so the count describes the same entries as the page.
                 let mut tx = self.read_tx().await?;
-                let total: i64 = super::plugin_data::plugin_data_queries!(
-                    @bind sqlx::query_scalar(&count.text), &count.args
-                )
-                .fetch_one(&mut *tx)
-                .await?;
+                let total: i64 = match count {
+                    Some(count) => super::plugin_data::plugin_data_queries!(
+                        @bind sqlx::query_scalar(&count.text), &count.args
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?,
+                    None => sqlx::query_scalar(super::plugin_data::sql::STREAM_ENTRIES)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(stream)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .unwrap_or(0),
+                };
                 let rows: Vec<(String, String, String)> =
                     super::plugin_data::plugin_data_queries!(
                         @bind sqlx::query_as(&page.text), &page.args
@@ -243,21 +301,38 @@ macro_rules! plugin_data_queries {
                 if filter.is_empty() {
                     return Ok(0);
                 }
-                self.delete_matching(filter).await
+                self.delete_matching((owner, plugin, category, stream), filter)
+                    .await
             }
 
-            /// Deletes the archive entries `filter` matches; how many.
+            /// Deletes the archive entries `filter` matches in stream `key`, and takes them off
+            /// the stream's entry count, in one transaction; how many.
             async fn delete_matching(
                 &self,
+                key: (&super::plugin_data::Owner, &str, &str, &str),
                 filter: super::plugin_data::sql::StreamFilter,
             ) -> Result<u64, super::StorageError> {
+                let (owner, plugin, category, stream) = key;
                 let delete = filter.delete();
-                let done = super::plugin_data::plugin_data_queries!(
+                let mut tx = self.pool.begin().await?;
+                let deleted = super::plugin_data::plugin_data_queries!(
                     @bind sqlx::query(&delete.text), &delete.args
                 )
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if deleted > 0 {
+                    sqlx::query(super::plugin_data::sql::ENTRIES_DELETED)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(stream)
+                        .bind(super::plugin_data::db_int(deleted))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(deleted)
             }
 
             pub(super) async fn archive_remove_ids(
@@ -278,7 +353,8 @@ macro_rules! plugin_data_queries {
                     stream,
                 )?;
                 filter.ids(ids)?;
-                self.delete_matching(filter).await
+                self.delete_matching((owner, plugin, category, stream), filter)
+                    .await
             }
 
             pub(super) async fn enforce_retention(
@@ -293,6 +369,8 @@ macro_rules! plugin_data_queries {
                 check_scope(plugin, category, ("plugin", plugin))?;
                 let mut tx = self.pool.begin().await?;
                 let mut deleted = 0;
+                // (owner, stream) of every archive entry deleted.
+                let mut gone: Vec<(String, String)> = Vec::new();
                 if let Some(max_age) = max_age {
                     let age = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
                     let cutoff = now_ms.saturating_sub(age);
@@ -308,24 +386,47 @@ macro_rules! plugin_data_queries {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
-                    deleted += sqlx::query(sql::ARCHIVE_OLDER_THAN)
+                    gone.extend(
+                        sqlx::query_as::<_, (String, String)>(sql::ARCHIVE_OLDER_THAN)
+                            .bind(plugin)
+                            .bind(category)
+                            .bind(first_id_at(cutoff))
+                            .fetch_all(&mut *tx)
+                            .await?,
+                    );
+                }
+                if let Some(max_items) = max_items {
+                    deleted += sqlx::query(sql::KV_BEYOND)
                         .bind(plugin)
                         .bind(category)
-                        .bind(first_id_at(cutoff))
+                        .bind(db_int(max_items))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
-                }
-                if let Some(max_items) = max_items {
-                    for statement in [sql::KV_BEYOND, sql::ARCHIVE_BEYOND] {
-                        deleted += sqlx::query(statement)
+                    gone.extend(
+                        sqlx::query_as::<_, (String, String)>(sql::ARCHIVE_BEYOND)
                             .bind(plugin)
                             .bind(category)
                             .bind(db_int(max_items))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
+                            .fetch_all(&mut *tx)
+                            .await?,
+                    );
+                }
+                // The streams' entry counts, one update per stream that lost entries.
+                deleted += gone.len() as u64;
+                let mut per_stream = std::collections::HashMap::<(String, String), u64>::new();
+                for key in gone {
+                    *per_stream.entry(key).or_default() += 1;
+                }
+                for ((owner, stream), n) in per_stream {
+                    sqlx::query(sql::ENTRIES_DELETED)
+                        .bind(owner)
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(stream)
+                        .bind(db_int(n))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(deleted)

@@ -41,41 +41,83 @@ pub(in crate::storage) const KV_KEYS_FROM: &str = "SELECT key FROM plugin_kv \
 
 // ---- archive ----
 
-/// Reserves `$6` ids in a stream: `$5` is `now_ms * 1000 + $6 - 1`; the new last id is the larger
-/// of that and the old last id plus `$6`. Every `SET` expression reads the old row, on both
-/// backends. A write first, so SQLite takes the write lock before reading (see `sqlite.rs`) and
-/// PostgreSQL locks the stream's row: concurrent appends to one stream queue here.
-pub(in crate::storage) const RESERVE_IDS: &str = "INSERT INTO plugin_archive_streams \
-     (owner, plugin, category, stream, last_id) VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (owner, plugin, category, stream) DO UPDATE SET last_id = CASE \
-     WHEN excluded.last_id > plugin_archive_streams.last_id + $6 THEN excluded.last_id \
-     ELSE plugin_archive_streams.last_id + $6 END \
-     RETURNING last_id";
+/// A stream's last id handed out (`$4` stream); no row means none yet. Read once per stream by
+/// the writer (see `writer`), which keeps it in memory from then on.
+pub(in crate::storage) const LAST_ID: &str = "SELECT last_id FROM plugin_archive_streams \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4";
 
-/// Rows per multi-row `INSERT` (4 parameters each, plus 4 shared: far below both limits).
+/// Rows per multi-row statement of a batch (8 parameters a row: far below both limits, 32 766
+/// for SQLite and 65 535 for PostgreSQL).
 pub(in crate::storage) const INSERT_CHUNK: usize = 500;
 
-/// A multi-row insert of `rows` entries: `$1`–`$4` owner, plugin, category, stream shared, then
-/// `id, with_bare, with_jid, data` per row.
-pub(in crate::storage) fn insert_entries(rows: usize) -> String {
-    let mut text = String::from(
+/// A multi-row insert of `rows` entries, 8 parameters each: `owner, plugin, category, stream,
+/// id, with_bare, with_jid, data`.
+pub(in crate::storage) fn insert_rows(rows: usize) -> String {
+    values(
         "INSERT INTO plugin_archive \
          (owner, plugin, category, stream, id, with_bare, with_jid, data) VALUES ",
-    );
+        rows,
+        8,
+        "",
+    )
+}
+
+/// A multi-row upsert of streams after a batch, 6 parameters each: `owner, plugin, category,
+/// stream, last_id, entries added`. The stored last id only grows; the entry count grows by
+/// the added ones. Returns each stream's key and new entry count. Each stream once per
+/// statement (PostgreSQL refuses to update a row twice in one `ON CONFLICT`).
+pub(in crate::storage) fn upsert_streams(rows: usize) -> String {
+    values(
+        "INSERT INTO plugin_archive_streams \
+         (owner, plugin, category, stream, last_id, entries) VALUES ",
+        rows,
+        6,
+        " ON CONFLICT (owner, plugin, category, stream) DO UPDATE SET last_id = CASE \
+         WHEN excluded.last_id > plugin_archive_streams.last_id THEN excluded.last_id \
+         ELSE plugin_archive_streams.last_id END, \
+         entries = plugin_archive_streams.entries + excluded.entries \
+         RETURNING owner, plugin, category, stream, entries",
+    )
+}
+
+/// `head`, then `rows` tuples of `width` consecutive placeholders, then `tail`.
+fn values(head: &str, rows: usize, width: usize, tail: &str) -> String {
+    let mut text = String::from(head);
     for row in 0..rows {
-        let n = 5 + 4 * row;
         if row > 0 {
             text.push_str(", ");
         }
-        text.push_str(&format!(
-            "($1, $2, $3, $4, ${n}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3
-        ));
+        text.push('(');
+        for col in 0..width {
+            if col > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!("${}", row * width + col + 1));
+        }
+        text.push(')');
     }
+    text.push_str(tail);
     text
 }
+
+/// The entry count of one stream (`$4` stream; no row means none), kept by every write: the
+/// `count` of an unfiltered query.
+pub(in crate::storage) const STREAM_ENTRIES: &str = "SELECT entries FROM plugin_archive_streams \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4";
+
+/// After deleting `$5` entries of a stream (`$4` stream): its entry count.
+pub(in crate::storage) const ENTRIES_DELETED: &str = "UPDATE plugin_archive_streams \
+     SET entries = entries - $5 \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4";
+
+/// Deletes a stream's `$5 + 1` oldest entries (`$4` stream): a key range up to the id at offset
+/// `$5`, found on the primary key. Used for `max_items` when the writer knows the stream's count,
+/// so it costs the entries it drops, not the stream's size.
+pub(in crate::storage) const TRIM_OLDEST: &str = "DELETE FROM plugin_archive \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 AND id <= (\
+     SELECT id FROM plugin_archive \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 \
+     ORDER BY id LIMIT 1 OFFSET $5)";
 
 // ---- lifecycle ----
 
@@ -105,9 +147,10 @@ pub(in crate::storage) const PURGE_EXPIRED: &str =
 pub(in crate::storage) const KV_OLDER_THAN: &str =
     "DELETE FROM plugin_kv WHERE plugin = $1 AND category = $2 AND created_at < $3";
 
-/// Max age: `$1` plugin, `$2` category, `$3` the first id of the oldest time kept.
-pub(in crate::storage) const ARCHIVE_OLDER_THAN: &str =
-    "DELETE FROM plugin_archive WHERE plugin = $1 AND category = $2 AND id < $3";
+/// Max age: `$1` plugin, `$2` category, `$3` the first id of the oldest time kept. Returns each
+/// deleted entry's owner and stream, for the streams' entry counts.
+pub(in crate::storage) const ARCHIVE_OLDER_THAN: &str = "DELETE FROM plugin_archive \
+     WHERE plugin = $1 AND category = $2 AND id < $3 RETURNING owner, stream";
 
 /// Max items: all but each owner's `$3` newest values (`$1` plugin, `$2` category).
 pub(in crate::storage) const KV_BEYOND: &str = "DELETE FROM plugin_kv \
@@ -116,12 +159,15 @@ pub(in crate::storage) const KV_BEYOND: &str = "DELETE FROM plugin_kv \
      (PARTITION BY owner ORDER BY created_at DESC, key DESC) AS n \
      FROM plugin_kv WHERE plugin = $1 AND category = $2) AS ranked WHERE n > $3)";
 
-/// Max items: all but each stream's `$3` newest entries (`$1` plugin, `$2` category).
+/// Max items: all but each stream's `$3` newest entries (`$1` plugin, `$2` category). The archive
+/// writer keeps streams within their `max_items` as it writes; this catches a lowered limit.
+/// Returns each deleted entry's owner and stream, as [`ARCHIVE_OLDER_THAN`].
 pub(in crate::storage) const ARCHIVE_BEYOND: &str = "DELETE FROM plugin_archive \
      WHERE plugin = $1 AND category = $2 AND (owner, stream, id) IN (\
      SELECT owner, stream, id FROM (SELECT owner, stream, id, ROW_NUMBER() OVER \
      (PARTITION BY owner, stream ORDER BY id DESC) AS n \
-     FROM plugin_archive WHERE plugin = $1 AND category = $2) AS ranked WHERE n > $3)";
+     FROM plugin_archive WHERE plugin = $1 AND category = $2) AS ranked WHERE n > $3) \
+     RETURNING owner, stream";
 
 // ---- archive filters ----
 
@@ -147,6 +193,8 @@ pub(in crate::storage) struct StreamFilter {
     args: Vec<Arg>,
     /// A filter that no entry can match (a start beyond every id).
     empty: bool,
+    /// Some condition beyond the stream's key was added.
+    narrowed: bool,
 }
 
 impl StreamFilter {
@@ -167,11 +215,13 @@ impl StreamFilter {
                 Arg::Text(stream.to_owned()),
             ],
             empty: false,
+            narrowed: false,
         })
     }
 
     /// Appends ` AND <column> <op> $n` for one more argument.
     fn and(&mut self, column: &str, op: &str, arg: Arg) {
+        self.narrowed = true;
         self.args.push(arg);
         let n = self.args.len();
         self.conditions
@@ -213,6 +263,7 @@ impl StreamFilter {
             list.push_str(&format!("${}", self.args.len()));
         }
         self.conditions.push_str(&format!(" AND id IN ({list})"));
+        self.narrowed = true;
         Ok(())
     }
 
@@ -235,6 +286,11 @@ impl StreamFilter {
         filter.time(q.start, q.end);
         filter.ids(&q.ids)?;
         Ok(filter)
+    }
+
+    /// Whether it selects the whole stream, whose count the streams table keeps.
+    pub(in crate::storage) fn whole_stream(&self) -> bool {
+        !self.narrowed && !self.empty
     }
 
     /// Whether no entry can match.
@@ -291,12 +347,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn multi_row_insert_numbers_its_placeholders() {
+    fn multi_row_statements_number_their_placeholders() {
         assert_eq!(
-            insert_entries(2),
+            insert_rows(2),
             "INSERT INTO plugin_archive (owner, plugin, category, stream, id, with_bare, \
              with_jid, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8), \
-             ($1, $2, $3, $4, $9, $10, $11, $12)"
+             ($9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+        assert!(
+            upsert_streams(2)
+                .contains("VALUES ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12) ON")
         );
     }
 
