@@ -4,6 +4,8 @@
 //! entries, an owner's deletion leaves nothing behind even with writes queued, and closing the
 //! storage writes everything queued.
 
+use std::time::Duration;
+
 use jid::{BareJid, Jid};
 use tessera::storage::{ArchiveQuery, Owner, Storage, StorageError};
 use tessera_sasl::{Credentials, HashAlg, ScramKeys};
@@ -39,6 +41,7 @@ suite! {
     removing_an_account_with_writes_queued_leaves_nothing,
     deleting_a_room_with_writes_queued_leaves_nothing,
     close_writes_everything_queued,
+    kept_counts_match_the_entries,
 }
 
 const P: &str = "mam";
@@ -304,6 +307,82 @@ async fn close_writes_everything_queued(db: &TestDb) {
             .await,
         Err(StorageError::Closed)
     ));
+}
+
+/// The kept counts (whole stream, one bare counterpart) against counting the entries (a time
+/// filter that matches them all makes the storage count), after each kind of write and delete.
+async fn kept_counts_match_the_entries(db: &TestDb) {
+    let s = &db.storage;
+    let gina = user("gina@example.com");
+    let withs: Vec<Option<Jid>> = vec![
+        None,
+        Some(Jid::new("juliet@example.net/balcony").expect("JID")),
+        Some(Jid::new("juliet@example.net/garden").expect("JID")),
+        Some(Jid::new("romeo@example.net").expect("JID")),
+    ];
+    let check = |step: &'static str| {
+        let gina = gina.clone();
+        async move {
+            let filters = [
+                None,
+                Some(Jid::new("juliet@example.net").expect("JID")),
+                Some(Jid::new("romeo@example.net").expect("JID")),
+            ];
+            for with in filters {
+                let kept = ArchiveQuery {
+                    with: with.clone(),
+                    ..ArchiveQuery::default()
+                };
+                let counted = ArchiveQuery {
+                    start: Some(0),
+                    ..kept.clone()
+                };
+                let kept = s.archive_query(P, C, &gina, "s", &kept).await;
+                let counted = s.archive_query(P, C, &gina, "s", &counted).await;
+                assert_eq!(
+                    kept.expect("kept").count,
+                    counted.expect("counted").count,
+                    "{step}, with {with:?}"
+                );
+            }
+        }
+    };
+    let mut ids = Vec::new();
+    for n in 0..400u64 {
+        let with = withs[(n % 4) as usize].as_ref();
+        let id = s
+            .archive_append_capped(P, C, &gina, "s", Some(300), with, "m", T0 + n)
+            .await
+            .expect("append");
+        ids.push(id);
+    }
+    check("after appends trimmed to max_items").await;
+    let page = s
+        .archive_query(P, C, &gina, "s", &everything())
+        .await
+        .expect("query");
+    assert_eq!(page.count, 300);
+    s.archive_remove_ids(P, C, &gina, "s", &ids[390..])
+        .await
+        .expect("remove ids");
+    check("after removing by id").await;
+    s.archive_remove(P, C, &gina, "s", Some(T0 + 200), Some(T0 + 249))
+        .await
+        .expect("remove range");
+    check("after removing a range").await;
+    s.enforce_retention(P, C, Some(Duration::from_millis(1000)), None, T0 + 1300)
+        .await
+        .expect("retention by age");
+    check("after retention by age").await;
+    s.enforce_retention(P, C, None, Some(7), T0 + 1300)
+        .await
+        .expect("retention by items");
+    check("after retention by items").await;
+    let page = s
+        .archive_query(P, C, &gina, "s", &everything())
+        .await
+        .expect("query");
+    assert_eq!(page.count, 7);
 }
 
 fn creds() -> Credentials {

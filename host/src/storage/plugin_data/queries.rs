@@ -183,6 +183,29 @@ macro_rules! plugin_data_queries {
                         entries.insert((owner, plugin, category, stream), n);
                     }
                 }
+                let mut counterparts: std::collections::BTreeMap<(&str, usize), i64> =
+                    std::collections::BTreeMap::new();
+                for (at, part) in batch.iter().enumerate() {
+                    for row in &part.rows {
+                        *counterparts.entry((row.with_bare.as_str(), at)).or_default() += 1;
+                    }
+                }
+                let counterparts: Vec<_> = counterparts.into_iter().collect();
+                for chunk in counterparts.chunks(sql::INSERT_CHUNK) {
+                    let text = sql::upsert_counterparts(chunk.len());
+                    let mut query = sqlx::query(&text);
+                    for ((with, at), n) in chunk {
+                        let key = &batch[*at].key;
+                        query = query
+                            .bind(&key.owner)
+                            .bind(&key.plugin)
+                            .bind(&key.category)
+                            .bind(&key.stream)
+                            .bind(*with)
+                            .bind(*n);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
                 for part in batch {
                     let Some(max_items) = part.max_items else {
                         continue;
@@ -201,23 +224,25 @@ macro_rules! plugin_data_queries {
                     if excess == 0 {
                         continue;
                     }
-                    let trimmed = sqlx::query(sql::TRIM_OLDEST)
+                    let trimmed: Vec<String> = sqlx::query_scalar(sql::TRIM_OLDEST)
                         .bind(&key.owner)
                         .bind(&key.plugin)
                         .bind(&key.category)
                         .bind(&key.stream)
                         .bind(db_int(excess - 1))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    sqlx::query(sql::ENTRIES_DELETED)
-                        .bind(&key.owner)
-                        .bind(&key.plugin)
-                        .bind(&key.category)
-                        .bind(&key.stream)
-                        .bind(db_int(trimmed))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let gone = trimmed
+                        .into_iter()
+                        .map(|with| (key.owner.clone(), key.stream.clone(), with))
+                        .collect();
+                    for update in sql::count_updates(&key.plugin, &key.category, gone) {
+                        super::plugin_data::plugin_data_queries!(
+                            @bind sqlx::query(&update.text), &update.args
+                        )
                         .execute(&mut *tx)
                         .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -240,22 +265,32 @@ macro_rules! plugin_data_queries {
                         complete: true,
                     });
                 }
-                // The whole stream's count is kept in its row; a filtered one is counted.
-                let count = (!filter.whole_stream()).then(|| filter.count());
+                use super::plugin_data::sql::{self, CountFrom};
+                // A whole stream's or one counterpart's count is kept; others are counted.
+                let from = CountFrom::of(q);
+                let count = (from == CountFrom::Scan).then(|| filter.count());
                 let page = filter.page(q)?;
                 // One snapshot, so the count describes the same entries as the page.
                 let mut tx = self.read_tx().await?;
-                let total: i64 = match count {
-                    Some(count) => super::plugin_data::plugin_data_queries!(
-                        @bind sqlx::query_scalar(&count.text), &count.args
-                    )
-                    .fetch_one(&mut *tx)
-                    .await?,
-                    None => sqlx::query_scalar(super::plugin_data::sql::STREAM_ENTRIES)
+                let kept = |text| {
+                    sqlx::query_scalar(text)
                         .bind(owner.to_string())
                         .bind(plugin)
                         .bind(category)
                         .bind(stream)
+                };
+                let total: i64 = match (from, count) {
+                    (_, Some(count)) => super::plugin_data::plugin_data_queries!(
+                        @bind sqlx::query_scalar(&count.text), &count.args
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?,
+                    (CountFrom::Counterpart(with), None) => kept(sql::COUNTERPART_ENTRIES)
+                        .bind(with)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .unwrap_or(0),
+                    (_, None) => kept(sql::STREAM_ENTRIES)
                         .fetch_optional(&mut *tx)
                         .await?
                         .unwrap_or(0),
@@ -315,21 +350,23 @@ macro_rules! plugin_data_queries {
                 let (owner, plugin, category, stream) = key;
                 let delete = filter.delete();
                 let mut tx = self.pool.begin().await?;
-                let deleted = super::plugin_data::plugin_data_queries!(
-                    @bind sqlx::query(&delete.text), &delete.args
+                let gone: Vec<String> = super::plugin_data::plugin_data_queries!(
+                    @bind sqlx::query_scalar(&delete.text), &delete.args
                 )
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if deleted > 0 {
-                    sqlx::query(super::plugin_data::sql::ENTRIES_DELETED)
-                        .bind(owner.to_string())
-                        .bind(plugin)
-                        .bind(category)
-                        .bind(stream)
-                        .bind(super::plugin_data::db_int(deleted))
-                        .execute(&mut *tx)
-                        .await?;
+                .fetch_all(&mut *tx)
+                .await?;
+                let deleted = gone.len() as u64;
+                let owner = owner.to_string();
+                let gone = gone
+                    .into_iter()
+                    .map(|with| (owner.clone(), stream.to_owned(), with))
+                    .collect();
+                for update in super::plugin_data::sql::count_updates(plugin, category, gone) {
+                    super::plugin_data::plugin_data_queries!(
+                        @bind sqlx::query(&update.text), &update.args
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(deleted)
@@ -369,8 +406,8 @@ macro_rules! plugin_data_queries {
                 check_scope(plugin, category, ("plugin", plugin))?;
                 let mut tx = self.pool.begin().await?;
                 let mut deleted = 0;
-                // (owner, stream) of every archive entry deleted.
-                let mut gone: Vec<(String, String)> = Vec::new();
+                // (owner, stream, counterpart) of every archive entry deleted.
+                let mut gone: Vec<(String, String, String)> = Vec::new();
                 if let Some(max_age) = max_age {
                     let age = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
                     let cutoff = now_ms.saturating_sub(age);
@@ -387,7 +424,7 @@ macro_rules! plugin_data_queries {
                         .await?
                         .rows_affected();
                     gone.extend(
-                        sqlx::query_as::<_, (String, String)>(sql::ARCHIVE_OLDER_THAN)
+                        sqlx::query_as::<_, (String, String, String)>(sql::ARCHIVE_OLDER_THAN)
                             .bind(plugin)
                             .bind(category)
                             .bind(first_id_at(cutoff))
@@ -404,7 +441,7 @@ macro_rules! plugin_data_queries {
                         .await?
                         .rows_affected();
                     gone.extend(
-                        sqlx::query_as::<_, (String, String)>(sql::ARCHIVE_BEYOND)
+                        sqlx::query_as::<_, (String, String, String)>(sql::ARCHIVE_BEYOND)
                             .bind(plugin)
                             .bind(category)
                             .bind(db_int(max_items))
@@ -412,21 +449,13 @@ macro_rules! plugin_data_queries {
                             .await?,
                     );
                 }
-                // The streams' entry counts, one update per stream that lost entries.
                 deleted += gone.len() as u64;
-                let mut per_stream = std::collections::HashMap::<(String, String), u64>::new();
-                for key in gone {
-                    *per_stream.entry(key).or_default() += 1;
-                }
-                for ((owner, stream), n) in per_stream {
-                    sqlx::query(sql::ENTRIES_DELETED)
-                        .bind(owner)
-                        .bind(plugin)
-                        .bind(category)
-                        .bind(stream)
-                        .bind(db_int(n))
-                        .execute(&mut *tx)
-                        .await?;
+                for update in sql::count_updates(plugin, category, gone) {
+                    super::plugin_data::plugin_data_queries!(
+                        @bind sqlx::query(&update.text), &update.args
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(deleted)
@@ -455,10 +484,12 @@ macro_rules! plugin_data_queries {
                         .await?
                         .rows_affected();
                 }
-                sqlx::query(sql::DELETE_OWNER_STREAMS)
-                    .bind(&owner)
-                    .execute(&mut *tx)
-                    .await?;
+                for statement in sql::DELETE_OWNER_STREAMS {
+                    sqlx::query(statement)
+                        .bind(&owner)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(deleted)
             }

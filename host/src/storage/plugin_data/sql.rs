@@ -80,6 +80,19 @@ pub(in crate::storage) fn upsert_streams(rows: usize) -> String {
     )
 }
 
+/// A multi-row upsert of counterparts' entry counts after a batch, 6 parameters each: `owner,
+/// plugin, category, stream, with_bare, entries added`. Each counterpart once per statement.
+pub(in crate::storage) fn upsert_counterparts(rows: usize) -> String {
+    values(
+        "INSERT INTO plugin_archive_counterparts \
+         (owner, plugin, category, stream, with_bare, entries) VALUES ",
+        rows,
+        6,
+        " ON CONFLICT (owner, plugin, category, stream, with_bare) DO UPDATE SET \
+         entries = plugin_archive_counterparts.entries + excluded.entries",
+    )
+}
+
 /// `head`, then `rows` tuples of `width` consecutive placeholders, then `tail`.
 fn values(head: &str, rows: usize, width: usize, tail: &str) -> String {
     let mut text = String::from(head);
@@ -105,6 +118,17 @@ fn values(head: &str, rows: usize, width: usize, tail: &str) -> String {
 pub(in crate::storage) const STREAM_ENTRIES: &str = "SELECT entries FROM plugin_archive_streams \
      WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4";
 
+/// The entry count of one counterpart in a stream (`$4` stream, `$5` bare JID; no row means
+/// none): the `count` of a query whose only filter is a bare `with`.
+pub(in crate::storage) const COUNTERPART_ENTRIES: &str = "SELECT entries \
+     FROM plugin_archive_counterparts \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 AND with_bare = $5";
+
+/// After deleting `$6` entries with counterpart `$5` of a stream (`$4` stream): its count.
+pub(in crate::storage) const COUNTERPART_DELETED: &str = "UPDATE plugin_archive_counterparts \
+     SET entries = entries - $6 \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 AND with_bare = $5";
+
 /// After deleting `$5` entries of a stream (`$4` stream): its entry count.
 pub(in crate::storage) const ENTRIES_DELETED: &str = "UPDATE plugin_archive_streams \
      SET entries = entries - $5 \
@@ -117,7 +141,7 @@ pub(in crate::storage) const TRIM_OLDEST: &str = "DELETE FROM plugin_archive \
      WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 AND id <= (\
      SELECT id FROM plugin_archive \
      WHERE owner = $1 AND plugin = $2 AND category = $3 AND stream = $4 \
-     ORDER BY id LIMIT 1 OFFSET $5)";
+     ORDER BY id LIMIT 1 OFFSET $5) RETURNING with_bare";
 
 // ---- lifecycle ----
 
@@ -127,16 +151,19 @@ pub(in crate::storage) const DELETE_OWNER: [&str; 2] = [
     "DELETE FROM plugin_archive WHERE owner = $1",
 ];
 
-/// The owner's stream id counters (not records: run after [`DELETE_OWNER`]).
-pub(in crate::storage) const DELETE_OWNER_STREAMS: &str =
-    "DELETE FROM plugin_archive_streams WHERE owner = $1";
+/// The owner's stream id counters and entry counts (not records: run after [`DELETE_OWNER`]).
+pub(in crate::storage) const DELETE_OWNER_STREAMS: [&str; 2] = [
+    "DELETE FROM plugin_archive_streams WHERE owner = $1",
+    "DELETE FROM plugin_archive_counterparts WHERE owner = $1",
+];
 
 /// The records of every owner in `[$1, $2)`: an account's, via `account_owner_range`. Owner
 /// leads each key, so these are key-range deletes.
-pub(in crate::storage) const DELETE_OWNER_RANGE: [&str; 3] = [
+pub(in crate::storage) const DELETE_OWNER_RANGE: [&str; 4] = [
     "DELETE FROM plugin_kv WHERE owner >= $1 AND owner < $2",
     "DELETE FROM plugin_archive WHERE owner >= $1 AND owner < $2",
     "DELETE FROM plugin_archive_streams WHERE owner >= $1 AND owner < $2",
+    "DELETE FROM plugin_archive_counterparts WHERE owner >= $1 AND owner < $2",
 ];
 
 /// `kv` values whose expiry has come (`$1` now), every plugin.
@@ -148,9 +175,9 @@ pub(in crate::storage) const KV_OLDER_THAN: &str =
     "DELETE FROM plugin_kv WHERE plugin = $1 AND category = $2 AND created_at < $3";
 
 /// Max age: `$1` plugin, `$2` category, `$3` the first id of the oldest time kept. Returns each
-/// deleted entry's owner and stream, for the streams' entry counts.
+/// deleted entry's owner, stream and counterpart, for the entry counts ([`count_updates`]).
 pub(in crate::storage) const ARCHIVE_OLDER_THAN: &str = "DELETE FROM plugin_archive \
-     WHERE plugin = $1 AND category = $2 AND id < $3 RETURNING owner, stream";
+     WHERE plugin = $1 AND category = $2 AND id < $3 RETURNING owner, stream, with_bare";
 
 /// Max items: all but each owner's `$3` newest values (`$1` plugin, `$2` category).
 pub(in crate::storage) const KV_BEYOND: &str = "DELETE FROM plugin_kv \
@@ -161,15 +188,82 @@ pub(in crate::storage) const KV_BEYOND: &str = "DELETE FROM plugin_kv \
 
 /// Max items: all but each stream's `$3` newest entries (`$1` plugin, `$2` category). The archive
 /// writer keeps streams within their `max_items` as it writes; this catches a lowered limit.
-/// Returns each deleted entry's owner and stream, as [`ARCHIVE_OLDER_THAN`].
+/// Returns each deleted entry's owner, stream and counterpart, as [`ARCHIVE_OLDER_THAN`].
 pub(in crate::storage) const ARCHIVE_BEYOND: &str = "DELETE FROM plugin_archive \
      WHERE plugin = $1 AND category = $2 AND (owner, stream, id) IN (\
      SELECT owner, stream, id FROM (SELECT owner, stream, id, ROW_NUMBER() OVER \
      (PARTITION BY owner, stream ORDER BY id DESC) AS n \
      FROM plugin_archive WHERE plugin = $1 AND category = $2) AS ranked WHERE n > $3) \
-     RETURNING owner, stream";
+     RETURNING owner, stream, with_bare";
+
+/// The entry-count updates after deleting archive entries of one plugin and category: `gone`
+/// holds each deleted entry's owner, stream and counterpart (as the deletes return them). One
+/// statement per stream and per counterpart that lost entries.
+pub(in crate::storage) fn count_updates(
+    plugin: &str,
+    category: &str,
+    gone: Vec<(String, String, String)>,
+) -> Vec<Built> {
+    use std::collections::BTreeMap;
+    let mut streams: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut counterparts: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for (owner, stream, with) in gone {
+        *streams.entry((owner.clone(), stream.clone())).or_default() += 1;
+        *counterparts.entry((owner, stream, with)).or_default() += 1;
+    }
+    let scope = |owner: String, stream: String| {
+        vec![
+            Arg::Text(owner),
+            Arg::Text(plugin.to_owned()),
+            Arg::Text(category.to_owned()),
+            Arg::Text(stream),
+        ]
+    };
+    let mut out = Vec::with_capacity(streams.len() + counterparts.len());
+    for ((owner, stream), n) in streams {
+        let mut args = scope(owner, stream);
+        args.push(Arg::Int(n));
+        out.push(Built {
+            text: ENTRIES_DELETED.to_owned(),
+            args,
+        });
+    }
+    for ((owner, stream, with), n) in counterparts {
+        let mut args = scope(owner, stream);
+        args.extend([Arg::Text(with), Arg::Int(n)]);
+        out.push(Built {
+            text: COUNTERPART_DELETED.to_owned(),
+            args,
+        });
+    }
+    out
+}
 
 // ---- archive filters ----
+
+/// Where an archive query's `count` comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub(in crate::storage) enum CountFrom {
+    /// No filter: the stream's kept count ([`STREAM_ENTRIES`]).
+    Stream,
+    /// Only a bare `with`: the counterpart's kept count ([`COUNTERPART_ENTRIES`]).
+    Counterpart(String),
+    /// Anything else (a full `with`, a time range, ids): counted, over a range the filter bounds.
+    Scan,
+}
+
+impl CountFrom {
+    pub(in crate::storage) fn of(q: &ArchiveQuery) -> Self {
+        if q.start.is_some() || q.end.is_some() || !q.ids.is_empty() {
+            return Self::Scan;
+        }
+        match &q.with {
+            None => Self::Stream,
+            Some(with) if with.is_bare() => Self::Counterpart(with.to_bare().to_string()),
+            Some(_) => Self::Scan,
+        }
+    }
+}
 
 /// A bound value for a built statement.
 #[derive(Clone)]
@@ -193,8 +287,6 @@ pub(in crate::storage) struct StreamFilter {
     args: Vec<Arg>,
     /// A filter that no entry can match (a start beyond every id).
     empty: bool,
-    /// Some condition beyond the stream's key was added.
-    narrowed: bool,
 }
 
 impl StreamFilter {
@@ -215,13 +307,11 @@ impl StreamFilter {
                 Arg::Text(stream.to_owned()),
             ],
             empty: false,
-            narrowed: false,
         })
     }
 
     /// Appends ` AND <column> <op> $n` for one more argument.
     fn and(&mut self, column: &str, op: &str, arg: Arg) {
-        self.narrowed = true;
         self.args.push(arg);
         let n = self.args.len();
         self.conditions
@@ -263,7 +353,6 @@ impl StreamFilter {
             list.push_str(&format!("${}", self.args.len()));
         }
         self.conditions.push_str(&format!(" AND id IN ({list})"));
-        self.narrowed = true;
         Ok(())
     }
 
@@ -288,11 +377,6 @@ impl StreamFilter {
         Ok(filter)
     }
 
-    /// Whether it selects the whole stream, whose count the streams table keeps.
-    pub(in crate::storage) fn whole_stream(&self) -> bool {
-        !self.narrowed && !self.empty
-    }
-
     /// Whether no entry can match.
     pub(in crate::storage) fn is_empty(&self) -> bool {
         self.empty
@@ -309,10 +393,13 @@ impl StreamFilter {
         }
     }
 
-    /// `DELETE` of the matching entries.
+    /// `DELETE` of the matching entries, returning each one's counterpart (for the counts).
     pub(in crate::storage) fn delete(self) -> Built {
         Built {
-            text: format!("DELETE FROM plugin_archive WHERE {}", self.conditions),
+            text: format!(
+                "DELETE FROM plugin_archive WHERE {} RETURNING with_bare",
+                self.conditions
+            ),
             args: self.args,
         }
     }
