@@ -11,7 +11,9 @@
 //!   on a value that does not fit, never a panic).
 //! - `sqlite`, `postgres`: one backend each, the same methods; [`Storage`] dispatches to them.
 //! - `plugin_data`: plugin records (the WIT `kv` and `archive`) with their lifecycle: owner,
-//!   category, expiry, retention ([`Owner`], [`ArchiveQuery`], [`Page`]).
+//!   category, expiry, retention ([`Owner`], [`ArchiveQuery`], [`Page`]); archive appends are
+//!   write-behind, committed in batches by one writer task per [`Storage`]
+//!   (`plugin_data::writer`).
 //! - `blobs`: plugin blobs (the WIT `blobs`), rows here and bytes in files under a directory
 //!   given with [`Storage::with_blob_dir`], with the same lifecycle.
 //!

@@ -37,8 +37,10 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::{MAX_ARCHIVE_MS, Millis, NewEntry, archive_id, check_scope, check_text, checked_id};
 use crate::storage::{Backend, StorageError};
 
-/// Most entries one batch (one transaction) writes.
-pub(in crate::storage) const BATCH: usize = 1024;
+/// Most entries one batch (one transaction) writes. Batches are only this big when the writer
+/// is behind; a bigger one shares more index pages between entries (each owner's entries sit
+/// together in the archive indexes) but holds SQLite's write lock longer.
+pub(in crate::storage) const BATCH: usize = 4096;
 
 /// Most entries queued or in flight before `append` waits.
 pub(in crate::storage) const MAX_PENDING: usize = 50_000;
