@@ -17,11 +17,14 @@
 //!   features and the legacy session, the server's time/version/unknown IQs, account removal.
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
+//! - `offline`, `carbons`: the XEP-0160 and XEP-0280 plugins (issue 4).
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
+mod carbons;
 mod im;
+mod offline;
 mod plugins;
 mod roster;
 mod services;
