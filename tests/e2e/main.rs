@@ -17,6 +17,7 @@
 //!   features and the legacy session, the server's time/version/unknown IQs, account removal.
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
+//! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
 //! - `offline`, `carbons`: the XEP-0160 and XEP-0280 plugins (issue 4).
 //! - `support`: stanza builders and predicates shared by the suites.
 
@@ -24,6 +25,7 @@ mod abuse;
 mod auth;
 mod carbons;
 mod im;
+mod load;
 mod offline;
 mod plugins;
 mod roster;
