@@ -82,6 +82,8 @@ async fn carbons_reach_the_enabled_resource() -> anyhow::Result<()> {
     }
     let mut phone = resource(&server, "phone").await?;
     let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    // Available, so messages to his bare JID reach him (RFC 6121 §8.5.2.1).
+    bob.send(Presence::available()).await?;
     let alice = bare("alice@localhost");
 
     bob.send(chat(jid("alice@localhost/phone"), "to the phone"))
@@ -193,6 +195,8 @@ async fn slixmpp_gets_carbons() -> anyhow::Result<()> {
 
     let mut other = resource(&server, "other").await?;
     let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    // Available, so messages to his bare JID reach him (RFC 6121 §8.5.2.1).
+    bob.send(Presence::available()).await?;
     let alice = bare("alice@localhost");
     bob.send(chat(jid("alice@localhost/other"), "to other"))
         .await?;
