@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use tessera::storage::{ArchiveQuery, Owner, Storage};
 use tessera_tests::parsers::delay::Delay;
+use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::message::MessageType;
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
 use tessera_tests::parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
-use tessera_tests::tokio_xmpp::Stanza;
 use tessera_tests::tokio_xmpp::jid::{BareJid, Jid};
+use tessera_tests::tokio_xmpp::{IqRequest, IqResponse, Stanza};
 use tessera_tests::{TIMEOUT, TestClient, TestServer};
 
 use crate::support::{bare, befriend, chat, is_presence, jid};
@@ -279,5 +280,33 @@ async fn a_removed_account_leaves_no_offline_message() -> anyhow::Result<()> {
     assert!(tessera::accounts::remove(&storage, "alice").await?);
     storage.close().await;
     assert_eq!(queued(&server).await?, 0, "the queue went with the account");
+    bob.close().await
+}
+
+/// The built-in defaults (no `[plugins]` table) load offline and carbons: the server's
+/// disco#info lists `msgoffline` and `urn:xmpp:carbons:2` (XEP-0030 §3.1, XEP-0280 §3), and a
+/// message to an offline account is kept rather than bounced.
+#[tokio::test]
+async fn the_defaults_load_offline_and_carbons() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.add_user("alice", PW).await?;
+    server.add_user("bob", PW).await?;
+    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let query = Element::from(DiscoInfoQuery { node: None });
+    let info = match bob
+        .iq(Some(jid("localhost")), IqRequest::Get(query))
+        .await?
+    {
+        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
+        other => anyhow::bail!("disco#info: {other:?}"),
+    };
+    let features: Vec<&str> = info.features.iter().map(String::as_str).collect();
+    assert!(features.contains(&"msgoffline"), "{features:?}");
+    assert!(features.contains(&"urn:xmpp:carbons:2"), "{features:?}");
+
+    bob.send(chat(alice(), "kept by default")).await?;
+    let mut alice = log_in(&server).await?;
+    assert_eq!(next_from_bob(&mut alice).await?.0, "kept by default");
+    alice.close().await?;
     bob.close().await
 }
