@@ -18,12 +18,15 @@
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
 //! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
+//! - `offline`, `carbons`: the XEP-0160 and XEP-0280 plugins (issue 4).
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
+mod carbons;
 mod im;
 mod load;
+mod offline;
 mod plugins;
 mod roster;
 mod services;
