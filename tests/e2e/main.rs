@@ -17,11 +17,13 @@
 //!   features and the legacy session, the server's time/version/unknown IQs, account removal.
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
+//! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
 mod im;
+mod load;
 mod plugins;
 mod roster;
 mod services;
