@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::mam::{Fin, Result_};
 use tessera_tests::parsers::message::Message;
 use tessera_tests::parsers::minidom::Element;
@@ -292,6 +293,30 @@ async fn second_device_syncs_history_both_ways() -> anyhow::Result<()> {
         c.close().await?;
     }
     Ok(())
+}
+
+/// XEP-0313 §7: a client looks for `urn:xmpp:mam:2` in the disco#info of the user's own bare JID
+/// (Conversations does, before it syncs); the account lists it with `#extended` and XEP-0359.
+#[tokio::test]
+async fn the_account_advertises_mam_and_stanza_ids() -> anyhow::Result<()> {
+    let server = server("never").await?;
+    let mut alice = online(&server, "alice").await?;
+    let query = Element::from(DiscoInfoQuery { node: None });
+    let info = match alice
+        .iq(Some(jid("alice@localhost")), IqRequest::Get(query))
+        .await?
+    {
+        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
+        other => anyhow::bail!("disco#info on the account answered {other:?}"),
+    };
+    for feature in [MAM, "urn:xmpp:mam:2#extended", SID] {
+        assert!(
+            info.features.iter().any(|f| f == feature),
+            "{feature} missing: {:?}",
+            info.features
+        );
+    }
+    alice.close().await
 }
 
 /// Issue 4: "prefs `never` archives nothing" and "a `no-store` message is not archived": with the
