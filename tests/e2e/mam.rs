@@ -22,12 +22,13 @@ const MAM: &str = "urn:xmpp:mam:2";
 const SID: &str = "urn:xmpp:sid:0";
 const COMMANDS: &str = "http://jabber.org/protocol/commands";
 
-/// A server with the MAM component, the grants it imports and `default` as the operator's
-/// preference, and the accounts alice, bob and carol.
+/// A server with the MAM component as the built-in defaults load it (its grants, `fail`,
+/// `timeout`), `default` as the operator's preference, and the accounts alice, bob and carol.
 async fn server(default: &str) -> anyhow::Result<TestServer> {
     let config = format!(
         "[plugins.mam]\npath = {:?}\n\
          grants = [\"log\", \"router\", \"router.impersonate\", \"kv\", \"archive\", \"roster\"]\n\
+         fail = \"open\"\ntimeout = \"250ms\"\n\
          [plugins.mam.config]\ndefault = {default:?}\n",
         plugins_build::PLUGIN_MAM
     );
@@ -517,6 +518,40 @@ async fn removed_account_leaves_no_archived_message() -> anyhow::Result<()> {
     assert!(bobs.is_empty() && fin.set.count == Some(0));
     let (alices, _) = query(&mut alice, "alices", "").await?;
     assert_eq!(alices.len(), 3);
+    alice.close().await?;
+    bob.close().await
+}
+
+/// A page holds at most `max_page` results (250 by default), however many the client asks for,
+/// and a full page of them is sent within the plugin's default call deadline; the rest follows
+/// with `after`.
+#[tokio::test]
+async fn a_page_is_capped_at_max_page() -> anyhow::Result<()> {
+    let server = server("always").await?;
+    let mut alice = online(&server, "alice").await?;
+    let mut bob = online(&server, "bob").await?;
+    let sent = texts("c", 260);
+    for text in &sent {
+        alice.send(chat(jid("bob@localhost"), text)).await?;
+    }
+    // Delivered in order: the last one arriving means every one was routed (and archived).
+    bob.recv(|s| is_message(s, &bare("alice@localhost"), "c259"))
+        .await?;
+    let (results, fin) = query(&mut alice, "big", &rsm("<max>1000</max>")).await?;
+    assert_eq!(results.len(), 250);
+    assert_eq!((fin.complete, fin.set.count), (false, Some(260)));
+    let last = fin.set.last.clone().unwrap_or_default();
+    let (rest, fin) = query(
+        &mut alice,
+        "rest",
+        &rsm(&format!("<max>1000</max><after>{last}</after>")),
+    )
+    .await?;
+    assert_eq!(
+        bodies(&rest),
+        sent[250..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(fin.complete);
     alice.close().await?;
     bob.close().await
 }

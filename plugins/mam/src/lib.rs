@@ -13,6 +13,8 @@
 //! [plugins.mam]
 //! builtin = "plugin-mam"
 //! grants = ["log", "router", "router.impersonate", "kv", "archive", "roster"]
+//! fail = "open"
+//! timeout = "250ms"  # a page is up to `max_page` sends in one call
 //! [plugins.mam.retention.messages]
 //! max_age = "30d"
 //! [plugins.mam.config]
@@ -123,7 +125,7 @@ pub(crate) fn bare(jid: &str) -> &str {
 }
 
 /// An attribute name; only called with literals.
-pub(crate) fn nc(name: &'static str) -> NcName {
+fn nc(name: &'static str) -> NcName {
     NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
 }
 
@@ -201,15 +203,21 @@ impl Mam {
             Err(e) => return Verdict::Error(e),
         };
         for entry in &page.entries {
-            let Some(message) =
-                query::result_message(account, session, req.queryid.as_deref(), entry)
-            else {
-                continue;
-            };
-            if let Err(e) = router::send(&message) {
+            let message = query::result_message(account, session, req.queryid.as_deref(), entry);
+            match router::send_xml(&message) {
+                Ok(()) => {}
+                // A stored entry the host refuses as a stanza: skip it, the page goes on.
+                Err(HostError::Invalid(_)) => {
+                    log::warn(&format!(
+                        "archive entry {} of {account} is not a valid stanza; skipped",
+                        entry.id
+                    ));
+                }
                 // The requesting session went away: nobody is left to answer.
-                log::info(&format!("archive query of {account} abandoned: {e}"));
-                return Verdict::Handled;
+                Err(e) => {
+                    log::info(&format!("archive query of {account} abandoned: {e}"));
+                    return Verdict::Handled;
+                }
             }
         }
         send_answer(&iq_result(iq, from, Some(query::fin(&page))))

@@ -15,9 +15,9 @@ use tessera_sdk::jid::Jid;
 use tessera_sdk::minidom::Element;
 use tessera_sdk::rsm;
 use tessera_sdk::xmpp_parsers::mam::{End, Fin, MetadataResponse, Query as MamQuery, Start};
-use tessera_sdk::{HostError, StanzaError, log};
+use tessera_sdk::{HostError, StanzaError};
 
-use crate::{nc, ns, stamp};
+use crate::{ns, stamp};
 
 /// Page size when the client names none.
 pub(crate) const DEFAULT_PAGE: u32 = 50;
@@ -171,39 +171,50 @@ pub(crate) fn run(archive: &Archive, req: &Request) -> Result<Page, StanzaError>
 }
 
 /// The result message for one entry (XEP-0313 §4.2): from the archive's owner to the requesting
-/// session, the stored message forwarded (XEP-0297) with the archiving time (XEP-0203). `None`
-/// (logged) for an entry that no longer parses.
+/// session, the stored message forwarded (XEP-0297) with the archiving time (XEP-0203).
+///
+/// Built as text around the stored XML rather than parsed and re-serialised: a page is up to
+/// `max_page` of these in one call, and the stored XML is already what minidom serialised when
+/// the message was archived (a well-formed `<message xmlns='jabber:client'/>`). The host parses
+/// what it is sent anyway and refuses anything malformed.
 pub(crate) fn result_message(
     owner: &str,
     requester: &str,
     queryid: Option<&str>,
     entry: &Entry,
-) -> Option<Element> {
-    let Ok(stored) = entry.data.parse::<Element>() else {
-        log::warn(&format!(
-            "archive entry {} of {owner} does not parse; skipped",
-            entry.id
-        ));
-        return None;
-    };
-    let delay = Element::builder("delay", ns::DELAY)
-        .attr(nc("stamp"), stamp::format(entry.timestamp))
-        .build();
-    let forwarded = Element::builder("forwarded", ns::FORWARD)
-        .append(delay)
-        .append(stored)
-        .build();
-    let mut result = Element::builder("result", ns::MAM).attr(nc("id"), entry.id.as_str());
-    if let Some(q) = queryid {
-        result = result.attr(nc("queryid"), q);
-    }
-    Some(
-        Element::builder("message", "jabber:client")
-            .attr(nc("from"), owner)
-            .attr(nc("to"), requester)
-            .append(result.append(forwarded).build())
-            .build(),
+) -> String {
+    let queryid = queryid
+        .map(|q| format!(" queryid='{}'", escape(q)))
+        .unwrap_or_default();
+    format!(
+        "<message xmlns='jabber:client' from='{}' to='{}'>\
+         <result xmlns='{}' id='{}'{queryid}><forwarded xmlns='{}'>\
+         <delay xmlns='{}' stamp='{}'/>{}</forwarded></result></message>",
+        escape(owner),
+        escape(requester),
+        ns::MAM,
+        escape(&entry.id),
+        ns::FORWARD,
+        ns::DELAY,
+        stamp::format(entry.timestamp),
+        entry.data
     )
+}
+
+/// Escapes text for an attribute value in single quotes (XML 1.0 §2.4, §3.3.3).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The `<fin/>` closing a page (XEP-0313 §4.3): `complete` and the RSM summary of what was

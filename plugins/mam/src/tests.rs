@@ -544,3 +544,32 @@ fn purge_shows_a_form_then_deletes_a_range_or_everything() {
     );
     assert_eq!(cancel.attr("status"), Some("canceled"));
 }
+
+#[test]
+fn result_messages_escape_the_queryid_and_skip_entries_the_host_refuses() {
+    let h = harness("default = \"always\"");
+    fill(&h, 2);
+    // A stored entry that is not XML (written behind the plugin's back) is skipped, not fatal.
+    archive_of(JULIET).append(ROMEO, "<broken").unwrap();
+    let v = iq(
+        &h,
+        JULIET_FULL,
+        None,
+        "set",
+        "<query xmlns='urn:xmpp:mam:2' queryid='a&apos;b&amp;c'/>",
+    );
+    assert_eq!(v, Verdict::Handled);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 3, "two results and the fin");
+    let result = sent[0]
+        .element()
+        .unwrap()
+        .get_child("result", ns::MAM)
+        .unwrap();
+    assert_eq!(result.attr("queryid"), Some("a'b&c"));
+    assert!(
+        testing::logs()
+            .iter()
+            .any(|(_, l)| l.contains("not a valid stanza") && !l.contains("<broken"))
+    );
+}
