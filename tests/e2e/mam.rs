@@ -555,3 +555,27 @@ async fn a_page_is_capped_at_max_page() -> anyhow::Result<()> {
     alice.close().await?;
     bob.close().await
 }
+
+/// A message to a name nobody holds is bounced, and archived for nobody: whoever registers the
+/// name later must not find it in their archive, even when the operator archives by default.
+#[tokio::test]
+async fn a_message_to_a_missing_account_is_not_archived_for_its_future_owner() -> anyhow::Result<()>
+{
+    let server = server("always").await?;
+    let mut alice = online(&server, "alice").await?;
+    alice
+        .send(chat(jid("dave@localhost"), "anyone there?"))
+        .await?;
+    alice
+        .recv(|s| matches!(s, Stanza::Message(m) if m.type_ == tessera_tests::parsers::message::MessageType::Error))
+        .await?;
+    server.add_user("dave", PW).await?;
+    let mut dave = online(&server, "dave").await?;
+    let (results, fin) = query(&mut dave, "fresh", "").await?;
+    assert!(
+        results.is_empty() && fin.set.count == Some(0),
+        "{results:?}"
+    );
+    alice.close().await?;
+    dave.close().await
+}
