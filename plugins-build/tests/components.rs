@@ -52,6 +52,18 @@ fn echo_bot_imports_only_log_and_router() {
     );
 }
 
+/// `plugin-mam` imports exactly the capabilities `default_plugins.toml` grants it (`router`
+/// being widened there by `router.impersonate`).
+#[test]
+fn mam_imports_exactly_its_default_grants() {
+    let capabilities: BTreeSet<String> = tessera_imports(plugins_build::PLUGIN_MAM)
+        .into_iter()
+        .filter(|i| !TYPE_ONLY.contains(&i.as_str()))
+        .collect();
+    let expected = ["archive", "kv", "log", "roster", "router"];
+    assert_eq!(capabilities, expected.map(str::to_owned).into());
+}
+
 #[test]
 fn every_plugin_is_a_component_in_all() {
     assert!(!plugins_build::ALL.is_empty());
