@@ -59,7 +59,7 @@ struct Archived {
 }
 
 /// Sends `<query queryid='…'>inner</query>` and returns the result messages, in the order they
-/// arrived, and the `<fin/>`. Every result must precede the IQ result (XEP-0313 §4.2): they are
+/// arrived, and the `<fin/>`. Every result must precede the IQ result (XEP-0313, "Query results"): they are
 /// all waiting in the client's backlog by the time the IQ result is matched.
 async fn query(
     client: &mut TestClient,
@@ -127,7 +127,7 @@ fn summary(fin: &Fin) -> (bool, Option<&str>, Option<&str>, Option<usize>) {
     )
 }
 
-/// Sets the caller's archiving preferences (XEP-0313 §6.1) and checks the echo.
+/// Sets the caller's archiving preferences (XEP-0441) and checks the echo.
 async fn set_prefs(client: &mut TestClient, default: &str) -> anyhow::Result<()> {
     let prefs: Element =
         format!("<prefs xmlns='{MAM}' default='{default}'><always/><never/></prefs>").parse()?;
@@ -296,7 +296,7 @@ async fn second_device_syncs_history_both_ways() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// XEP-0313 §7: a client looks for `urn:xmpp:mam:2` in the disco#info of the user's own bare JID
+/// XEP-0313 ("Determining support"): a client looks for `urn:xmpp:mam:2` in the disco#info of the user's own bare JID
 /// (Conversations does, before it syncs); the account lists it with `#extended` and XEP-0359.
 #[tokio::test]
 async fn the_account_advertises_mam_and_stanza_ids() -> anyhow::Result<()> {

@@ -1,11 +1,11 @@
-//! What goes into an archive (XEP-0313 §5.1.1, XEP-0334) and the XEP-0359 stanza-ids.
+//! What goes into an archive (XEP-0313 "What To Store", XEP-0334 hints) and the XEP-0359 stanza-ids.
 //!
 //! Both copies of a 1:1 message are archived where the server sees them: the sender's on the
 //! `outgoing` hook (`with` = the recipient), the recipient's on the `incoming` hook (`with` = the
 //! sender). A message to oneself is seen by both hooks and archived once, on `incoming`.
 //!
 //! On `incoming` the recipient's server is the authority for `<stanza-id by='recipient'/>`
-//! (XEP-0359 §3.3): any such element the sender put there is stripped before the message is
+//! (XEP-0359, "Security Considerations"): any such element the sender put there is stripped before the message is
 //! stored or delivered, and when the message is archived the archive id is added under that
 //! `by`, so the recipient can later page the archive from it. Both edits go through the
 //! `replace` verdict, which keeps the addresses; delivery (and offline storage) then go on.
@@ -17,11 +17,11 @@ use tessera_sdk::{Context, Stanza, StanzaKind, Verdict, log};
 
 use crate::{archive_of, bare, ns, prefs};
 
-/// Whether a message is one XEP-0313 §5.1.1 asks to archive: type `chat` or `normal` (an
-/// unknown or missing type is `normal`, RFC 6121 §5.2.2), not marked `no-store` or
-/// `no-permanent-store` (XEP-0334 §4.3, §4.4), and with something a user would want back: a
-/// body, an end-to-end encrypted payload (OMEMO, OpenPGP) or an explicit `<store/>` hint
-/// (§4.5). Groupchat belongs to the room's archive, headlines are ephemeral, errors are no
+/// Whether a message is one XEP-0313 ("What To Store", user archives) asks to archive: type
+/// `chat` or `normal` (an unknown or missing type is `normal`, RFC 6121 §5.2.2), not marked
+/// `no-store` or `no-permanent-store` (XEP-0334), and with something a user would want back: a
+/// body, an end-to-end encrypted payload (OMEMO, OpenPGP) or an explicit XEP-0334 `<store/>`
+/// hint. Groupchat belongs to the room's archive, headlines are ephemeral, errors are no
 /// conversation.
 pub(crate) fn archivable(message: &Element) -> bool {
     if matches!(
@@ -43,9 +43,9 @@ pub(crate) fn archivable(message: &Element) -> bool {
         || message.has_child("x", ns::LEGACY_PGP)
 }
 
-/// Removes every `<stanza-id xmlns='urn:xmpp:sid:0'/>` claiming to be by `owner` (XEP-0359
-/// §3.3: only the owner's server may set those; a sender could otherwise plant an id that
-/// points anywhere in the archive). Returns whether any was removed.
+/// Removes every `<stanza-id xmlns='urn:xmpp:sid:0'/>` claiming to be by `owner` (XEP-0359,
+/// "Security Considerations": only the owner's server may set those; a sender could otherwise
+/// plant an id that points anywhere in the archive). Returns whether any was removed.
 pub(crate) fn strip_stanza_ids(message: &mut Element, owner: &str) -> bool {
     let nodes = message.take_nodes();
     let before = nodes.len();

@@ -26,7 +26,7 @@
 //!
 //! - this file: the manifest, the config, the hook and IQ dispatch;
 //! - `archiving`: which messages are stored, the `outgoing`/`incoming` hooks, stanza-ids;
-//! - `prefs`: preferences (XEP-0313 §6) and the archiving decision;
+//! - `prefs`: preferences (XEP-0441) and the archiving decision;
 //! - `query`: queries, result messages, `<fin/>`, the fields form and metadata;
 //! - `purge`: the XEP-0050 purge command; `stamp`: XEP-0082 date-times; `ns`: namespaces.
 
@@ -161,8 +161,8 @@ impl Mam {
             return Verdict::Error(StanzaError::bad_request());
         };
         // The host brings IQs to the server's domain, the sender's bare JID or without `to`;
-        // anything else would be another user's archive (XEP-0313 §4: only the owner queries
-        // a user archive).
+        // anything else would be another user's archive, which only its owner may query
+        // (XEP-0313, "Querying an archive").
         let to = iq.to();
         let domain = account.split_once('@').map_or(account, |(_, d)| d);
         if !to.is_empty() && to != domain && bare(to) != account {
@@ -187,7 +187,7 @@ impl Mam {
         }
     }
 
-    /// `<iq type='set'><query/></iq>`: the result messages, then the `<fin/>` (XEP-0313 §4.2:
+    /// `<iq type='set'><query/></iq>`: the result messages, then the `<fin/>` (XEP-0313, "Query results":
     /// the IQ result comes after every result message, and the host keeps our sending order).
     fn query(&self, account: &str, session: &str, from: &str, iq: &Stanza) -> Verdict {
         let page = iq

@@ -1,9 +1,9 @@
 //! The namespaces the plugin reads and writes, each with the spec that defines it.
 
-/// `urn:xmpp:mam:2`: archive queries, preferences and metadata (XEP-0313 §10).
+/// `urn:xmpp:mam:2`: archive queries and metadata (XEP-0313), and preferences (XEP-0441).
 pub(crate) const MAM: &str = "urn:xmpp:mam:2";
 /// `urn:xmpp:mam:2#extended`: the `before-id`/`after-id`/`ids` fields, `<flip-page/>` and
-/// `<metadata/>` (XEP-0313 §7.1).
+/// `<metadata/>` (XEP-0313, "Determining support").
 pub(crate) const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
 /// `urn:xmpp:sid:0`: unique and stable stanza ids (XEP-0359 §8).
 pub(crate) const SID: &str = "urn:xmpp:sid:0";

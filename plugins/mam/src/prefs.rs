@@ -1,4 +1,5 @@
-//! Archiving preferences (XEP-0313 §6): per user, a default (`always`, `never` or `roster`) and
+//! Archiving preferences (XEP-0441, split out of XEP-0313 0.7 with the same `urn:xmpp:mam:2`
+//! `<prefs/>`): per user, a default (`always`, `never` or `roster`) and
 //! two JID lists that override it. A user who never set any gets the operator's default, itself
 //! `never` unless configured: archiving is opt-in.
 //!
@@ -60,7 +61,7 @@ pub(crate) fn save(user: &str, prefs: &Prefs) -> Result<(), HostError> {
 }
 
 /// Whether a JID list entry covers `with`: a bare entry covers every resource of it, a full one
-/// only itself (the matching rule of XEP-0313 §4.1.1 for `with`, applied to the lists).
+/// only itself (the matching rule of the XEP-0313 `with` filter, applied to the lists).
 fn listed(list: &[Jid], with: &str) -> bool {
     let with_bare = bare(with);
     list.iter().any(|j| match j.resource() {
@@ -69,7 +70,7 @@ fn listed(list: &[Jid], with: &str) -> bool {
     })
 }
 
-/// XEP-0313 §6: whether a message between `user` and `with` goes into `user`'s archive. `never`
+/// XEP-0441: whether a message between `user` and `with` goes into `user`'s archive. `never`
 /// wins over `always` when a JID is in both (the user asked for privacy somewhere); `roster`
 /// asks `in_roster` only when the lists do not decide.
 ///
@@ -103,7 +104,7 @@ pub(crate) fn in_roster(user: &str, contact: &str) -> Result<bool, HostError> {
     Ok(roster::items(user)?.iter().any(|i| i.jid == contact))
 }
 
-/// `<iq type='get'><prefs/></iq>` (XEP-0313 §6.1): the user's preferences.
+/// `<iq type='get'><prefs/></iq>` (XEP-0441): the user's preferences.
 ///
 /// # Errors
 ///
@@ -114,7 +115,7 @@ pub(crate) fn get(user: &str, default: &DefaultPrefs) -> Result<Element, StanzaE
         .map_err(|e| crate::internal("read the preferences", &e))
 }
 
-/// `<iq type='set'><prefs/></iq>` (XEP-0313 §6.1): stores and echoes the new preferences.
+/// `<iq type='set'><prefs/></iq>` (XEP-0441): stores and echoes the new preferences.
 ///
 /// # Errors
 ///

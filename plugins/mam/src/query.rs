@@ -1,6 +1,6 @@
-//! Archive queries (XEP-0313 §4): the form of supported fields, `<query/>` sets answered with one
-//! result message per entry and a closing `<fin/>`, and the archive metadata (§5.3 of 1.1,
-//! `#extended`).
+//! Archive queries (XEP-0313, "Querying an archive"): the form of supported fields, `<query/>` sets answered with one
+//! result message per entry and a closing `<fin/>`, and the archive metadata ("Retrieving message
+//! archive metadata", `#extended`).
 //!
 //! Paging is XEP-0059 on top of the host's archive: `after` pages forward, `before` backward,
 //! an empty `<before/>` asks for the last page; the `before-id`/`after-id` form fields
@@ -27,7 +27,7 @@ const MAX_IDS: usize = 100;
 /// A parsed `<query/>` set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
-    /// Echoed in every result (XEP-0313 §4.2).
+    /// Echoed in every result (XEP-0313, "Query results").
     pub(crate) queryid: Option<String>,
     /// The host query: filters and paging.
     pub(crate) query: Query,
@@ -170,7 +170,7 @@ pub(crate) fn run(archive: &Archive, req: &Request) -> Result<Page, StanzaError>
     Ok(page)
 }
 
-/// The result message for one entry (XEP-0313 §4.2): from the archive's owner to the requesting
+/// The result message for one entry (XEP-0313, "Query results"): from the archive's owner to the requesting
 /// session, the stored message forwarded (XEP-0297) with the archiving time (XEP-0203).
 ///
 /// Built as text around the stored XML rather than parsed and re-serialised: a page is up to
@@ -217,7 +217,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The `<fin/>` closing a page (XEP-0313 §4.3): `complete` and the RSM summary of what was
+/// The `<fin/>` closing a page (XEP-0313, "Paging through results"): `complete` and the RSM summary of what was
 /// sent, in sending order.
 pub(crate) fn fin(page: &Page) -> Element {
     Fin {
@@ -227,7 +227,8 @@ pub(crate) fn fin(page: &Page) -> Element {
     .into()
 }
 
-/// `<iq type='get'><query/></iq>` (XEP-0313 §4.1.5, §7.1): the fields this archive supports.
+/// `<iq type='get'><query/></iq>` (XEP-0313, "Retrieving form fields"): the fields this
+/// archive supports, the `#extended` ones included.
 pub(crate) fn fields_form() -> Element {
     let text = |var: &str| Field::new(var, FieldType::TextSingle);
     let form = DataForm::new(
@@ -247,7 +248,8 @@ pub(crate) fn fields_form() -> Element {
         .build()
 }
 
-/// `<iq type='get'><metadata/></iq>` (XEP-0313 1.1 §5.3): the first and last entries, or an
+/// `<iq type='get'><metadata/></iq>` (XEP-0313, "Retrieving message archive metadata"): the
+/// first and last entries, or an
 /// empty `<metadata/>` for an empty archive.
 ///
 /// # Errors
