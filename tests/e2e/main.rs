@@ -18,14 +18,17 @@
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
 //! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
-//! - `mam`: message archives (XEP-0313) with the mam component, tokio-xmpp and slixmpp.
+//! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
+//!   tokio-xmpp and slixmpp.
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
+mod carbons;
 mod im;
 mod load;
 mod mam;
+mod offline;
 mod plugins;
 mod roster;
 mod services;

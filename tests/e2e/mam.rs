@@ -579,3 +579,51 @@ async fn a_message_to_a_missing_account_is_not_archived_for_its_future_owner() -
     alice.close().await?;
     dave.close().await
 }
+
+/// With the built-in defaults (offline, carbons and mam together), a message that waits for bob
+/// offline is archived once, when it arrives, and redelivered later carrying the stanza-id of
+/// that archive entry (the redelivery is plugin traffic, which no hook archives again).
+#[tokio::test]
+async fn with_the_defaults_an_offline_message_is_archived_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for user in ["alice", "bob"] {
+        server.add_user(user, PW).await?;
+    }
+    let mut bob = online(&server, "bob").await?;
+    set_prefs(&mut bob, "always").await?;
+    bob.close().await?;
+
+    let mut alice = online(&server, "alice").await?;
+    alice
+        .send(chat(jid("bob@localhost"), "while you were out"))
+        .await?;
+    // Alice's stanzas are routed in order: once her note to herself is back, bob's message has
+    // gone through the hooks (archived, then queued by offline).
+    alice.send(chat(jid("alice@localhost"), "sync")).await?;
+    alice
+        .recv(|s| is_message(s, &bare("alice@localhost"), "sync"))
+        .await?;
+
+    let mut bob = online(&server, "bob").await?;
+    let Stanza::Message(got) = bob
+        .recv(|s| is_message(s, &bare("alice@localhost"), "while you were out"))
+        .await?
+    else {
+        unreachable!()
+    };
+    assert!(
+        got.payloads.iter().any(|p| p.is("delay", "urn:xmpp:delay")),
+        "offline delivery"
+    );
+    let sid = got
+        .payloads
+        .iter()
+        .find(|p| p.is("stanza-id", SID) && p.attr("by") == Some("bob@localhost"))
+        .and_then(|p| p.attr("id"))
+        .map(str::to_owned);
+    let (results, _) = query(&mut bob, "once", "").await?;
+    assert_eq!(bodies(&results), ["while you were out"]);
+    assert_eq!(sid.as_deref(), Some(results[0].id.as_str()));
+    alice.close().await?;
+    bob.close().await
+}

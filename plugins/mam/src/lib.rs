@@ -55,9 +55,10 @@ const STREAM: &str = "mam";
 const DEFAULT_MAX_ITEMS: u64 = 100_000;
 /// The most a page may hold whatever the config says (the host caps a page at 1000).
 const PAGE_LIMIT: u32 = 1000;
-/// `incoming` runs before plugins at the default priority, so that what they see (and copy, as
-/// carbons do) already carries the stanza-id and no forged one.
-const INCOMING_PRIORITY: i32 = 100;
+/// `incoming` runs ahead of the plugins at lower priorities (carbons subscribes at 100), so that
+/// what they see, and copy to the user's other devices, already carries the stanza-id and no
+/// forged one: a `replace` continues the chain with the new stanza.
+const INCOMING_PRIORITY: i32 = 200;
 
 /// The operator's settings (`[plugins.<name>.config]`).
 #[derive(Debug, Clone, PartialEq)]
