@@ -18,7 +18,8 @@
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
 //! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
-//! - `offline`, `carbons`: the XEP-0160 and XEP-0280 plugins (issue 4).
+//! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
+//!   tokio-xmpp and slixmpp.
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
@@ -26,6 +27,7 @@ mod auth;
 mod carbons;
 mod im;
 mod load;
+mod mam;
 mod offline;
 mod plugins;
 mod roster;

@@ -9,14 +9,14 @@
 //!   copy of each eligible message the account receives to every carbons-enabled resource the
 //!   host will not deliver the original to (§7). Both always answer `pass`: the message itself
 //!   goes on untouched. Which messages: `eligible.rs`; the copies: `forward.rs`.
-//! - Both hooks run at priority 100, before plugins that may end the chain with a `replace`
-//!   (an archive adding a stanza-id): a copy is then of the message as the client sent it.
+//! - Both hooks run at priority 100, after an archive's (MAM runs at 200 and adds its stanza-id
+//!   with a `replace`, which continues the chain): a `<received/>` copy carries the same
+//!   stanza-id as the original, so every device can match it against the archive.
 //! - Copies are sent by the plugin, and the host runs no hooks for plugin-sent stanzas, so each
 //!   message is archived once and a copy is never copied.
 //!
-//! The `<private/>` element (§9) is left in the delivered message: the XEP says the receiving
-//! server SHOULD remove it, but only a `replace` verdict could, and that ends the hook chain for
-//! every plugin after this one (an archive would then never see the message).
+//! The `<private/>` element (§9) is left in the delivered message (the XEP says the receiving
+//! server SHOULD remove it; a `replace` could, and is left for a later version).
 //!
 //! Grants: `log`, `router` with `router.impersonate` (copies come from the account's bare JID),
 //! `ephemeral`, `sessions`. Logs carry metadata only.
@@ -39,7 +39,7 @@ use tessera_sdk::{
 
 use forward::Direction;
 
-/// Hook priority: before plugins that may `replace` the message and so end the chain.
+/// Hook priority: after the archive (200), so copies carry its stanza-id.
 const PRIORITY: i32 = 100;
 /// The timer that forgets the state of sessions that ended without an event.
 const SWEEP: &str = "sweep";
