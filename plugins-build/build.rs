@@ -73,13 +73,17 @@ fn main() {
         )
         .expect("write to a String");
         writeln!(all, "    ({name:?}, {konst}),").expect("write to a String");
-        writeln!(embedded, "    ({name:?}, include_bytes!({path:?})),").expect("write to a String");
+        // The built-in's name: the crate name without the `plugin-` every feature crate carries
+        // (`plugin-offline` is the built-in `offline`, so `[plugins.offline]` needs no `builtin`).
+        let builtin = name.strip_prefix("plugin-").unwrap_or(name);
+        writeln!(embedded, "    ({builtin:?}, include_bytes!({path:?})),")
+            .expect("write to a String");
     }
     writeln!(src, "\n/// Every plugin component: (crate name, path).\npub const ALL: &[(&str, &str)] = &[\n{all}];")
         .expect("write to a String");
     writeln!(
         src,
-        "\n/// Every plugin component's bytes, for a binary that embeds them: (crate name, component).\npub const EMBEDDED: &[(&str, &[u8])] = &[\n{embedded}];"
+        "\n/// Every plugin component's bytes, for a binary that embeds them: (built-in name: the crate name without `plugin-`, component).\npub const EMBEDDED: &[(&str, &[u8])] = &[\n{embedded}];"
     )
     .expect("write to a String");
     // `foreach_plugin!(m)` expands to `m!(crate_name, CONST_NAME);` per plugin, so a test suite

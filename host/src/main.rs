@@ -228,8 +228,21 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
         Ok(env) if !env.is_empty() => EnvFilter::builder()
             .parse(&env)
             .with_context(|| format!("invalid {}", EnvFilter::DEFAULT_ENV))?,
+        // The plugin compiler logs its IR at debug and trace: minutes of output per component
+        // that say nothing about the server. Kept at info unless the level names it.
+        _ if level.contains("cranelift")
+            || level.contains("wasmtime")
+            || level.contains("regalloc") =>
+        {
+            EnvFilter::builder()
+                .parse(level)
+                .context("invalid logging.level")?
+        }
         _ => EnvFilter::builder()
-            .parse(level)
+            .parse(format!(
+                "{level},cranelift_codegen=info,cranelift_frontend=info,regalloc2=info,\
+                 wasmtime_cranelift=info,wasmtime_internal_cranelift=info"
+            ))
             .context("invalid logging.level")?,
     };
     // Colours only on a terminal: escape codes in journald or a log file are noise.

@@ -203,6 +203,7 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
     add_user(&config, "alice", ALICE_PW).await?;
     add_user(&config, "bob", BOB_PW).await?;
 
+    // No `[plugins]`: the built-in defaults load, so the no-content check covers them too.
     let mut server = Server::start(&config).await?;
     let started = server.wait_for("server started").await?;
     let addr = addr_field(&started, "c2s")?;
@@ -226,6 +227,14 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
             .as_deref(),
         Some(BODY)
     );
+
+    // Bob's bare JID has no available resource (he sent no presence): the offline plugin
+    // stores this one, and its content must not reach the log either.
+    alice
+        .send(&format!(
+            "<message to='bob@localhost' type='chat' id='m2'><body>{BODY}</body></message>"
+        ))
+        .await?;
 
     // SIGHUP: a new certificate from another CA serves new connections; sessions stay up.
     let ca2 = issue(&cert, &key)?;

@@ -18,6 +18,50 @@ use common::plugin_server::*;
 
 // ---- tests ----
 
+/// `router.send` speaks for a local account only with the operator's `router.impersonate` grant,
+/// and a message to a full JID with no session is an error the plugin sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_needs_its_grant_and_absent_sessions_are_errors() -> anyhow::Result<()> {
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router\", \"ephemeral\"]",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+    alice.chat("echo.localhost", "as bob@localhost").await?;
+    let refused = alice.next_named("message").await?;
+    assert_eq!(refused.attr("type"), Some("error"));
+    assert_eq!(condition(&refused).as_deref(), Some("forbidden"));
+    alice
+        .chat("echo.localhost", "to bob@localhost/gone")
+        .await?;
+    let refused = alice.next_named("message").await?;
+    assert_eq!(
+        condition(&refused).as_deref(),
+        Some("recipient-unavailable")
+    );
+    server.stop().await?;
+
+    // `router.impersonate` implies `router`.
+    let server = TestServer::start(&plugin(
+        "echo",
+        "grants = [\"log\", \"router.impersonate\", \"ephemeral\"]",
+    ))
+    .await?;
+    let mut alice = server.login("alice").await?;
+    alice.chat("echo.localhost", "as bob@localhost").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(reply.attr("from"), Some("bob@localhost"));
+    assert_eq!(body(&reply).as_deref(), Some("impersonated"));
+    let mut bob = server.login("bob").await?;
+    let to = bob.jid.clone();
+    alice.chat("echo.localhost", &format!("to {to}")).await?;
+    let sent = bob.next_named("message").await?;
+    assert_eq!(sent.attr("from"), Some("echo.localhost"));
+    assert_eq!(body(&sent).as_deref(), Some("forwarded"));
+    server.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_answers_a_client_and_is_listed_in_disco() -> anyhow::Result<()> {
     let server = TestServer::start(&plugin(

@@ -52,6 +52,37 @@ fn echo_bot_imports_only_log_and_router() {
     );
 }
 
+/// Every built-in default (`host/src/config/default_plugins.toml`) is granted exactly what its
+/// component imports: nothing it cannot use (least privilege), nothing missing (it would be
+/// refused at load). `router.impersonate` widens `router`.
+#[test]
+fn default_plugins_are_granted_exactly_their_imports() {
+    let defaults: toml::Table = include_str!("../../host/src/config/default_plugins.toml")
+        .parse()
+        .expect("default_plugins.toml is TOML");
+    assert!(!defaults.is_empty());
+    for (name, table) in &defaults {
+        let (_, path) = plugins_build::ALL
+            .iter()
+            .find(|(krate, _)| *krate == format!("plugin-{name}") || krate == name)
+            .unwrap_or_else(|| panic!("default plugin {name} is built"));
+        let imports: BTreeSet<String> = tessera_imports(path)
+            .into_iter()
+            .filter(|i| !TYPE_ONLY.contains(&i.as_str()))
+            .collect();
+        let grants: BTreeSet<String> = table["grants"]
+            .as_array()
+            .expect("grants is a list")
+            .iter()
+            .map(|g| {
+                let g = g.as_str().expect("a grant is a string");
+                g.strip_suffix(".impersonate").unwrap_or(g).to_owned()
+            })
+            .collect();
+        assert_eq!(imports, grants, "default plugin {name}");
+    }
+}
+
 #[test]
 fn every_plugin_is_a_component_in_all() {
     assert!(!plugins_build::ALL.is_empty());

@@ -108,7 +108,8 @@ impl From<wit::StanzaContext> for Context {
     }
 }
 
-/// What to do with a stanza. Plugins run by priority; anything but `Pass` ends the chain.
+/// What to do with a stanza. Plugins run by priority; `Handled`, `Drop` and `Error` end the chain,
+/// `Pass` and `Replace` go on to the next plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
@@ -118,7 +119,8 @@ pub enum Verdict {
     Handled,
     /// Discard it silently.
     Drop,
-    /// Continue with this stanza instead (serialised); its kind and addresses must not change.
+    /// Continue with this stanza instead (serialised): the next plugin, then the server, gets it.
+    /// Its kind and addresses must not change.
     Replace(String),
     /// Answer the sender with this error (never for a stanza that is itself an error).
     Error(StanzaError),

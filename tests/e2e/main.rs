@@ -17,11 +17,18 @@
 //!   features and the legacy session, the server's time/version/unknown IQs, account removal.
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
+//! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
+//! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
+//!   tokio-xmpp and slixmpp.
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
+mod carbons;
 mod im;
+mod load;
+mod mam;
+mod offline;
 mod plugins;
 mod roster;
 mod services;

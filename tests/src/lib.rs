@@ -11,11 +11,13 @@
 //!   direct TLS, optional `tls-exporter` channel binding), and [`try_login`] for refused logins.
 //! - [`slix`]: runs the `slixmpp` scripts in `tests/py/` (a client in another language).
 //! - [`raw`]: [`RawConn`], byte-level, for malformed, oversized and hostile input.
+//! - [`load`]: the load generator's core (logged-in sessions, 1:1 throughput and latency).
 //!
 //! The suites themselves are one binary, `e2e/main.rs`.
 
 pub mod ca;
 pub mod client;
+pub mod load;
 pub mod raw;
 pub mod server;
 pub mod slix;

@@ -296,6 +296,18 @@ impl RawConn {
             .with_context(|| format!("bind failed: {}", excerpt(&reply)))
     }
 
+    /// Gives up the byte-level API for the TLS stream itself and whatever was read but not
+    /// consumed (the load generator splits it into a reader and a writer).
+    ///
+    /// # Errors
+    /// The connection is not TLS, or is gone.
+    pub fn into_tls(self) -> anyhow::Result<(TlsStream<TcpStream>, Vec<u8>)> {
+        match self.transport {
+            Some(Transport::Tls(s)) => Ok((*s, self.buf)),
+            _ => bail!("not a TLS connection"),
+        }
+    }
+
     /// The ALPN protocol negotiated on a TLS connection (XEP-0368 asks for `xmpp-client`).
     pub fn alpn(&self) -> Option<Vec<u8>> {
         match self.transport.as_ref()? {

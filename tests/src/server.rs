@@ -31,6 +31,7 @@ pub struct TestServer {
     direct_tls: SocketAddr,
     config: Config,
     storage: Storage,
+    plugins: tessera::plugins::Plugins,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     // Last: the server's files must outlive the server.
@@ -71,6 +72,7 @@ impl TestServer {
             .context("no direct-TLS listener bound")?;
         let config = server.config().clone();
         let storage = server.storage().clone();
+        let plugins = server.plugins();
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         Ok(Self {
@@ -79,6 +81,7 @@ impl TestServer {
             direct_tls,
             config,
             storage,
+            plugins,
             shutdown,
             task: Some(task),
             dir,
@@ -118,6 +121,12 @@ impl TestServer {
         tessera::accounts::add(&self.storage, &self.config, name, password)
             .await
             .with_context(|| format!("adding user {name}"))
+    }
+
+    /// Runs one pass of the plugin data garbage collector now (the server runs one every
+    /// minute), so a test of retention need not wait for it; returns how many records went.
+    pub async fn run_plugin_gc(&self) -> u64 {
+        self.plugins.run_gc_once().await
     }
 
     /// `false` once `Server::run` has returned (a crash, if the test did not shut it down).

@@ -397,6 +397,9 @@ pub struct PluginConfig {
     pub source: PluginSource,
     /// Capabilities it may import; importing any other one refuses the plugin at load.
     pub grants: Vec<Capability>,
+    /// The `router.impersonate` grant: `router.send` may use a local account (bare or full JID)
+    /// as `from` (offline delivery, MAM results, carbons). Implies the `router` grant.
+    pub impersonate: bool,
     /// Fail mode (default closed).
     pub fail: FailMode,
     /// Memory cap per instance in bytes (default 64 MiB).
@@ -463,6 +466,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("name", &self.name)
             .field("source", &self.source)
             .field("grants", &self.grants)
+            .field("impersonate", &self.impersonate)
             .field("fail", &self.fail)
             .field("memory", &self.memory)
             .field("timeout", &self.timeout)

@@ -180,6 +180,9 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
 
 /// The plugins loaded when the config has no `[plugins]` table: the built-ins a public service
 /// needs, with their grants, as an operator would write them.
+/// The grant that lets a plugin's `router.send` speak for local accounts (WIT `router`).
+const IMPERSONATE: &str = "router.impersonate";
+
 fn default_plugins() -> Result<std::collections::BTreeMap<String, RawPlugin>> {
     toml::from_str(include_str!("default_plugins.toml"))
         .map_err(|e| ConfigError::invalid("plugins", format!("built-in defaults: {e}")))
@@ -231,12 +234,22 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
     }
     let source = source(&name, raw.path, raw.builtin)?;
     let mut grants = Vec::with_capacity(raw.grants.len());
+    let mut impersonate = false;
     for g in &raw.grants {
+        // Not an interface but a wider `router`: sending as a local account. It implies `router`.
+        if g == IMPERSONATE {
+            impersonate = true;
+            if !grants.contains(&Capability::Router) {
+                grants.push(Capability::Router);
+            }
+            continue;
+        }
         let cap = Capability::ALL
             .into_iter()
             .find(|c| c.interface() == g)
             .ok_or_else(|| {
-                let known: Vec<_> = Capability::ALL.iter().map(|c| c.interface()).collect();
+                let mut known: Vec<_> = Capability::ALL.iter().map(|c| c.interface()).collect();
+                known.push(IMPERSONATE);
                 ConfigError::invalid(
                     &key("grants"),
                     format!("unknown capability \"{g}\" (known: {})", known.join(", ")),
@@ -310,6 +323,7 @@ fn plugin(name: String, raw: RawPlugin) -> Result<PluginConfig> {
         grants.contains(&Capability::HttpOutbound),
     )?;
     Ok(PluginConfig {
+        impersonate,
         services: raw.services,
         http_allow,
         retention,
@@ -573,7 +587,7 @@ mod tests {
         );
         let e = one("[plugins.nope]\n").unwrap_err().to_string();
         assert!(e.starts_with("plugins.nope.path: "), "{e}");
-        assert!(e.contains("built-ins: echo-bot"), "{e}");
+        assert!(e.contains("built-ins: carbons, echo-bot"), "{e}");
         let e = one("[plugins.x]\nbuiltin = \"nope\"\n")
             .unwrap_err()
             .to_string();
@@ -656,6 +670,14 @@ mod tests {
         assert!(err("[plugins.x.retention.notes]\nmax_size = 1").contains("max_size"));
         assert!(Config::from_toml_str("[plugins.Bad]\npath = \"x\"\n").is_err());
         assert!(Config::from_toml_str("[plugins.x]\ngrants = []\n").is_err());
+        assert!(!p.impersonate);
+        // `router.impersonate` widens `router` and implies it.
+        let c = Config::from_toml_str(
+            "[plugins.mam]\npath = \"m.wasm\"\ngrants = [\"router.impersonate\", \"kv\"]\n",
+        )
+        .expect("valid");
+        assert!(c.plugins[0].impersonate);
+        assert_eq!(c.plugins[0].grants, [Capability::Router, Capability::Kv]);
     }
 
     #[test]

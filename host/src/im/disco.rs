@@ -88,13 +88,20 @@ pub(crate) fn server_info(
 }
 
 /// disco#info of an account, answered by its server (XEP-0030 §3.1 "account/registered"). The
-/// account's own IQ features are disco#info and ping, both answered by the server.
-pub(crate) fn account_info(query: &Element) -> Result<Element, Condition> {
+/// account's own IQ features are disco#info and ping, both answered by the server, plus `extra`:
+/// for the owner asking, the features of the plugins serving IQs on its bare JID (MAM); for
+/// anybody else, none.
+pub(crate) fn account_info(query: &Element, extra: &[String]) -> Result<Element, Condition> {
     no_node(query)?;
     let mut q = Element::bare("query", ns::DISCO_INFO);
     q.append_child(identity("account", "registered"));
     q.append_child(feature(ns::DISCO_INFO));
     q.append_child(feature(ns::PING));
+    for f in extra {
+        if f != ns::DISCO_INFO && f != ns::PING {
+            q.append_child(feature(f));
+        }
+    }
     Ok(q)
 }
 
@@ -200,7 +207,8 @@ mod tests {
 
     #[test]
     fn account_info_identity() {
-        let info = account_info(&q(ns::DISCO_INFO, false)).expect("info");
+        let info =
+            account_info(&q(ns::DISCO_INFO, false), &["urn:xmpp:mam:2".to_owned()]).expect("info");
         let id = info
             .get_child("identity", ns::DISCO_INFO)
             .expect("identity");
@@ -208,6 +216,12 @@ mod tests {
             (id.attr("category"), id.attr("type")),
             (Some("account"), Some("registered"))
         );
+        let features: Vec<_> = info
+            .children()
+            .filter(|c| c.is("feature", ns::DISCO_INFO))
+            .filter_map(|c| c.attr("var"))
+            .collect();
+        assert_eq!(features, [ns::DISCO_INFO, ns::PING, "urn:xmpp:mam:2"]);
     }
 
     #[test]

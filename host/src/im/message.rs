@@ -72,21 +72,27 @@ pub(crate) async fn handle(
     message: Element,
     dest: Dest,
 ) -> Result<(), StorageError> {
-    // plugins: the `incoming` hook, for messages to a local account.
+    // plugins: the `incoming` hook, for messages to a local account that exists. A name nobody
+    // holds gets its bounce below (§8.5.1), and the hook must not run for it: a plugin would
+    // keep the message (an archive, an offline queue) for whoever registers the name later.
     let recipient = match &dest {
         Dest::Absent => Some(session.jid.to_bare()),
         Dest::LocalBare(bare) => Some(bare.clone()),
         Dest::LocalFull(full) => Some(full.to_bare()),
         Dest::Remote | Dest::Server | Dest::ServerResource => None,
     };
-    let message = match recipient {
+    let recipient = match recipient {
         Some(r) if plugins::subscribed(shared, Hook::Incoming, &message) => {
-            match plugins::run_hook(shared, Hook::Incoming, Some(&r), None, message).await {
-                Flow::Continue(m) => m,
-                Flow::Stop => return Ok(()),
-            }
+            exists(shared, &r).await?.then_some(r)
         }
-        Some(_) | None => message,
+        Some(_) | None => None,
+    };
+    let message = match recipient {
+        Some(r) => match plugins::run_hook(shared, Hook::Incoming, Some(&r), None, message).await {
+            Flow::Continue(m) => m,
+            Flow::Stop => return Ok(()),
+        },
+        None => message,
     };
     // plugins: end.
     let ty = MessageType::of(&message);
@@ -132,6 +138,17 @@ pub(crate) async fn handle(
             }
             Ok(())
         }
+    }
+}
+
+/// Whether `bare` is an account: a bound session proves it, otherwise storage says.
+async fn exists(shared: &Shared, bare: &BareJid) -> Result<bool, StorageError> {
+    if !shared.router.sessions(bare).is_empty() {
+        return Ok(true);
+    }
+    match account(bare) {
+        Some(name) => shared.storage.account_exists(name).await,
+        None => Ok(false),
     }
 }
 

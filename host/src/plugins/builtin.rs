@@ -3,7 +3,8 @@
 //! no file for them. Their code is compiled (or taken from the compile cache) at load like any
 //! file's; the config's grants still decide what each may import.
 
-/// The embedded component named `name` (its crate name, e.g. `echo-bot`).
+/// The embedded component named `name`: its crate name without the `plugin-` prefix of feature
+/// crates (`echo-bot`, `offline` for `plugin-offline`).
 pub fn get(name: &str) -> Option<&'static [u8]> {
     plugins_build::EMBEDDED
         .iter()
@@ -30,5 +31,7 @@ mod tests {
         assert_eq!(&echo[6..8], &[1, 0]);
         assert!(names().any(|n| n == "echo-bot"));
         assert!(get("no-such-plugin").is_none());
+        // Feature crates are named without their `plugin-` prefix.
+        assert!(get("offline").is_some() && get("plugin-offline").is_none());
     }
 }

@@ -122,6 +122,9 @@ impl clock::Host for HostState {
 
 impl router::Host for HostState {
     async fn send(&mut self, xml: String) -> Guest<()> {
+        // Parsing, routing and queueing are the host's work, not the guest's: a MAM page of 250
+        // result messages should not run out of the plugin's deadline on them.
+        let _wait = self.host_wait();
         if let Err(e) = self.check(Capability::Router) {
             return Ok(Err(e));
         }

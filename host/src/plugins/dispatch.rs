@@ -318,6 +318,7 @@ pub(crate) async fn run_hook(
         account: account.map(ToString::to_string),
         session: session.map(ToString::to_string),
     };
+    let mut stanza = stanza;
     let mut wit = None;
     for sub in subs {
         if !sub.matches(wire::payload(&stanza)) {
@@ -328,11 +329,14 @@ pub(crate) async fn run_hook(
         match call(plugin, &ctx, record).await {
             Ok(Verdict::Pass) => {}
             Ok(Verdict::Handled | Verdict::Drop) => return Flow::Stop,
+            // The chain goes on with the new stanza (Prosody's hooks work the same way: MAM
+            // adds its stanza-id, and carbons, push and filters after it see the stanza as it
+            // will be delivered).
             Ok(Verdict::Replace(xml)) => {
-                return match replacement(shared, plugin, &stanza, &xml) {
-                    Some(new) => Flow::Continue(new),
-                    None => Flow::Continue(stanza),
-                };
+                if let Some(new) = replacement(shared, plugin, &stanza, &xml) {
+                    stanza = new;
+                    wit = None;
+                }
             }
             Ok(Verdict::Error(e)) => {
                 answer(shared, stanza, error_element(&e));

@@ -119,6 +119,7 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
     let ctx = Arc::new(PluginCtx {
         name: plugin.clone(),
         grants: Vec::new(),
+        impersonate: false,
         service_domains: OnceLock::new(),
         data: OnceLock::new(),
         ephemeral: Arc::new(Ephemeral::new(0)),

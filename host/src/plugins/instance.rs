@@ -39,6 +39,8 @@ pub(crate) struct PluginCtx {
     /// The config's name, for logs.
     pub(crate) name: String,
     pub(crate) grants: Vec<Capability>,
+    /// The `router.impersonate` grant: `router.send` may speak for local accounts.
+    pub(crate) impersonate: bool,
     /// The domains the plugin serves (`echo.localhost`), set once its manifest is read.
     pub(crate) service_domains: OnceLock<Vec<String>>,
     /// Its declared data categories with their retention, set once its manifest is read.

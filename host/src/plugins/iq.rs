@@ -125,6 +125,23 @@ impl Plugins {
         features
     }
 
+    /// The features an account shows its owner in disco#info: those of the plugins that own IQ
+    /// payloads, which the `iq` hook serves on the user's bare JID as on the domain (a user's
+    /// archive is addressed to its bare JID, XEP-0313 §4, so clients look for `urn:xmpp:mam:2`
+    /// there). Sorted, deduplicated.
+    pub(crate) fn account_features(&self) -> Vec<String> {
+        let mut features: Vec<String> = self
+            .registry()
+            .plugins
+            .iter()
+            .filter(|p| !p.manifest.iq_handlers.is_empty())
+            .flat_map(|p| p.manifest.features.iter().cloned())
+            .collect();
+        features.sort();
+        features.dedup();
+        features
+    }
+
     /// The identities the loaded plugins declare, sorted and unique by category, type and name
     /// (XEP-0030 §3.1; manifests carry no `xml:lang`).
     pub(crate) fn disco_identities(&self) -> Vec<DiscoIdentity> {

@@ -142,6 +142,7 @@ pub(crate) async fn load(
     let ctx = Arc::new(PluginCtx {
         name: plugin.clone(),
         grants: config.grants.clone(),
+        impersonate: config.impersonate,
         service_domains: OnceLock::new(),
         data: OnceLock::new(),
         ephemeral: ephemeral.unwrap_or_else(|| Arc::new(Ephemeral::new(config.ephemeral_bytes))),

@@ -1,12 +1,15 @@
 //! `router.send`: a stanza a plugin sends, checked and delivered to local sessions.
 //!
 //! The `from` must be the server (its bare domain, or a resource of it) or one of the plugin's
-//! service domains or a JID under one (`room@conference.localhost/nick`): a plugin cannot speak
-//! for a local account (`router.impersonate` is not implemented). Delivery reuses the IM rules:
-//! a message to a bare JID goes to the resources RFC 6121 §8.5.2.1.1 selects, presence to the
-//! available ones, anything to a full JID to that session. What no session can take now is
-//! dropped; the offline hook is not run for plugin traffic (yet), so one plugin cannot make
-//! another run inside its own call.
+//! service domains or a JID under one (`room@conference.localhost/nick`); with the operator's
+//! `router.impersonate` grant it may also be a local account, bare or full (offline delivery, MAM
+//! results and carbons speak for the user). Delivery reuses the IM rules: a message to a bare JID
+//! goes to the resources RFC 6121 §8.5.2.1.1 selects, presence to the available ones, anything to
+//! a full JID to that session; a full JID with no session is `unavailable`, so the plugin knows
+//! it was not delivered (an offline queue deletes only what went out). Plugin traffic does not
+//! run the `outgoing`, `incoming` or `undeliverable` hooks: one plugin cannot make another run
+//! inside its own call, and a message a plugin re-delivers (offline) or copies (carbons) is not
+//! archived or copied a second time. A bare-JID message no session may take now is dropped.
 
 use jid::Jid;
 
@@ -15,13 +18,14 @@ use super::instance::PluginCtx;
 use super::wire;
 use crate::im::message::{MessageType, bare_targets};
 use crate::im::stanza::{Dest, send_bytes, send_to_available};
+use crate::router::Delivery;
 use crate::server::Shared;
 
 /// Whether `from` is an address this plugin may send as.
 fn may_send_as(ctx: &PluginCtx, from: &Jid) -> bool {
     let domain = from.domain().as_str();
     if domain == ctx.domain {
-        return from.node().is_none();
+        return from.node().is_none() || ctx.impersonate;
     }
     ctx.service_domains
         .get()
@@ -44,9 +48,15 @@ pub(crate) fn send(shared: &Shared, ctx: &PluginCtx, xml: &str) -> Result<(), Er
         .ok_or_else(|| Error::Invalid("`to` is required".to_owned()))
         .and_then(|t| Jid::new(t).map_err(|_| Error::Invalid("`to` is not a JID".to_owned())))?;
     match Dest::classify(Some(&to), &shared.domain) {
-        Dest::LocalFull(full) => {
-            send_bytes(shared, &full, tessera_xml::serialize(&stanza));
-        }
+        Dest::LocalFull(full) => match send_bytes(shared, &full, tessera_xml::serialize(&stanza)) {
+            Delivery::Queued => {}
+            Delivery::NoSession => {
+                return Err(Error::Unavailable("no such session".to_owned()));
+            }
+            Delivery::Overflow => {
+                return Err(Error::Unavailable("the session is closing".to_owned()));
+            }
+        },
         Dest::LocalBare(bare) => match stanza.name() {
             "message" => {
                 let ty = MessageType::of(&stanza);

@@ -2,6 +2,9 @@
 //! (or to any JID under it) comes back from that JID with the body prefixed by a counter kept in
 //! `ephemeral`, so the count survives instance replacement. A body of `crash` panics (a trap, to
 //! test that the host replaces the instance); an IQ gets `feature-not-implemented` as a verdict.
+//! A body `as <jid>` is answered from that JID, `to <jid>` is sent on to that JID, and the
+//! verdict tells how `router.send` took it (`forbidden` for an address the plugin may not use,
+//! `recipient-unavailable` for a full JID with no session).
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -17,7 +20,7 @@ mod fixture {
 use exports::tessera::plugin::handler::{CommandRequest, Event, Guest, StanzaContext, Verdict};
 use tessera::plugin::http_types::{Request, Response};
 use tessera::plugin::manifest::{Hook, Manifest, Subscription};
-use tessera::plugin::types::{ErrorType, Stanza, StanzaError, StanzaKind};
+use tessera::plugin::types::{Error, ErrorType, Stanza, StanzaError, StanzaKind};
 use tessera::plugin::{ephemeral, log, router};
 
 struct Echo;
@@ -91,6 +94,34 @@ impl Guest for Echo {
         };
         if text == "crash" {
             panic!("asked to crash");
+        }
+        // `as <jid>`: answer from that JID (allowed only with `router.impersonate` for a local
+        // account); `to <jid>`: send a message there instead of answering. The verdict reports
+        // how `router.send` went.
+        let (from, to, text) = match (text.strip_prefix("as "), text.strip_prefix("to ")) {
+            (Some(jid), _) => (jid.to_owned(), stanza.from.clone(), "impersonated".to_owned()),
+            (_, Some(jid)) => (stanza.to.clone(), jid.to_owned(), "forwarded".to_owned()),
+            _ => (stanza.to.clone(), stanza.from.clone(), text.to_owned()),
+        };
+        if from != stanza.to || to != stanza.from {
+            let msg = format!(
+                "<message xmlns='jabber:client' type='chat' from='{}' to='{}'><body>{text}</body></message>",
+                fixture::escape(&from),
+                fixture::escape(&to),
+            );
+            return match router::send(&msg) {
+                Ok(()) => Verdict::Handled,
+                Err(e) => Verdict::Error(StanzaError {
+                    type_: ErrorType::Cancel,
+                    condition: match e {
+                        Error::NotGranted => "forbidden",
+                        Error::Unavailable(_) => "recipient-unavailable",
+                        _ => "bad-request",
+                    }
+                    .into(),
+                    text: None,
+                }),
+            };
         }
         let n = next_count();
         let reply = format!(
