@@ -237,3 +237,65 @@ async fn slixmpp_gets_carbons() -> anyhow::Result<()> {
     other.close().await?;
     bob.close().await
 }
+
+/// The stanza-id of a message (XEP-0359) set by `by`.
+fn stanza_id(message: &Element, by: &str) -> Option<String> {
+    message
+        .children()
+        .find(|c| c.is("stanza-id", "urn:xmpp:sid:0") && c.attr("by") == Some(by))
+        .and_then(|c| c.attr("id").map(str::to_owned))
+}
+
+/// With MAM archiving (priority 200) before carbons (100): MAM's `replace` adds the stanza-id and
+/// the hook chain goes on, so the `received` copy forwards the message as delivered, with the
+/// same archive id, and every device can match the copy against the archive.
+#[tokio::test]
+async fn received_carbons_carry_the_archive_stanza_id() -> anyhow::Result<()> {
+    let config = format!(
+        "{}[plugins.mam]\npath = {:?}\n\
+         grants = [\"log\", \"router.impersonate\", \"kv\", \"archive\", \"roster\"]\n\
+         [plugins.mam.config]\ndefault = \"always\"\n",
+        config(),
+        plugins_build::PLUGIN_MAM
+    );
+    let server = TestServer::with_config(&config).await?;
+    server.add_user("alice", PW).await?;
+    server.add_user("bob", PW).await?;
+    let mut desk = resource(&server, "desk").await?;
+    let enable = Element::builder("enable", CARBONS).build();
+    match desk.iq(None, IqRequest::Set(enable)).await? {
+        IqResponse::Result(_) => {}
+        IqResponse::Error(e) => anyhow::bail!("enable refused: {e:?}"),
+    }
+    let mut phone = resource(&server, "phone").await?;
+    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let alice = bare("alice@localhost");
+
+    bob.send(chat(jid("alice@localhost/phone"), "archived and copied"))
+        .await?;
+    let delivered = phone
+        .recv(|s| is_message(s, &bare("bob@localhost"), "archived and copied"))
+        .await?;
+    let Stanza::Message(delivered) = delivered else {
+        anyhow::bail!("not a message");
+    };
+    let delivered = Element::from(delivered);
+    let id = stanza_id(&delivered, "alice@localhost").context("the original has a stanza-id")?;
+
+    let copy = desk
+        .recv(|s| carbon_body(s, &alice, "received").is_some())
+        .await?;
+    let Stanza::Message(copy) = copy else {
+        anyhow::bail!("not a message");
+    };
+    let copy = Element::from(copy);
+    let inner = copy
+        .get_child("received", CARBONS)
+        .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+        .and_then(|f| f.get_child("message", "jabber:client"))
+        .context("a forwarded message")?;
+    assert_eq!(stanza_id(inner, "alice@localhost"), Some(id));
+    desk.close().await?;
+    phone.close().await?;
+    bob.close().await
+}
