@@ -25,3 +25,10 @@ pub async fn incoming_hook(server: &Server, recipient: &jid::BareJid, message: E
 pub fn incoming_subscribed(server: &Server, message: &Element) -> bool {
     plugins::subscribed(server.shared(), Hook::Incoming, message)
 }
+
+/// The one-off part of a hooked stanza, paid once however many plugins are called: the WIT
+/// `stanza` record (the header fields copied out, the stanza serialised as a document) and the
+/// call context. Returns the XML's length, so nothing is optimised away.
+pub fn stanza_record(recipient: &jid::BareJid, message: &Element) -> usize {
+    plugins::bench_record(recipient, message)
+}

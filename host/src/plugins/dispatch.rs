@@ -294,6 +294,23 @@ fn replacement(
     Some(new)
 }
 
+/// The call context of a hook over a stanza for `account`'s `session`.
+fn context(hook: Hook, account: Option<&BareJid>, session: Option<&FullJid>) -> StanzaContext {
+    StanzaContext {
+        hook,
+        account: account.map(|j| j.as_str().to_owned()),
+        session: session.map(|j| j.as_str().to_owned()),
+    }
+}
+
+/// What `run_hook` builds once per stanza before the first call: the context and the WIT record
+/// (for `tessera::bench`). Returns the record's XML length.
+pub(crate) fn bench_record(account: &BareJid, stanza: &Element) -> usize {
+    let ctx = context(Hook::Incoming, Some(account), None);
+    let record = wire::kind(stanza).map(|kind| wire::to_wit(stanza, kind));
+    record.map_or(0, |r| r.xml.len()) + ctx.account.map_or(0, |a| a.len())
+}
+
 /// Runs the `outgoing`, `incoming` or `undeliverable` hook over a stanza.
 ///
 /// # Cancel safety
@@ -313,11 +330,7 @@ pub(crate) async fn run_hook(
     if subs.is_empty() {
         return Flow::Continue(stanza);
     }
-    let ctx = StanzaContext {
-        hook,
-        account: account.map(ToString::to_string),
-        session: session.map(ToString::to_string),
-    };
+    let ctx = context(hook, account, session);
     let mut stanza = stanza;
     let mut wit = None;
     for sub in subs {

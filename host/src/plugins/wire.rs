@@ -27,33 +27,34 @@ pub(crate) fn payload(el: &Element) -> Option<&Element> {
     el.children().next()
 }
 
-/// Serialises with `xmlns='jabber:client'` declared on the stanza (the WIT promises a
-/// self-contained document; on the wire the stream header declares it instead).
-pub(crate) fn to_xml(el: &Element) -> String {
-    let bytes = tessera_xml::serialize(el);
-    let body = String::from_utf8_lossy(&bytes);
-    let name_end = 1 + el.name().len();
-    let mut out = String::with_capacity(body.len() + 24);
-    out.push_str(&body[..name_end]);
-    out.push_str(" xmlns='jabber:client'");
-    out.push_str(&body[name_end..]);
-    out
-}
-
-/// The WIT record for a stanza element.
+/// The WIT record for a stanza element. Its `xml` declares `xmlns='jabber:client'` on the stanza
+/// (the WIT promises a self-contained document; on the wire the stream header declares it).
 pub(crate) fn to_wit(el: &Element, kind: StanzaKind) -> Stanza {
-    let attr = |n| el.attr(n).unwrap_or_default().to_owned();
+    // One pass over the attributes rather than a map search for each header field.
+    let (mut type_, mut from, mut to, mut id) = ("", "", "", "");
+    for ((ns, name), value) in el.attrs() {
+        if !ns.is_empty() {
+            continue;
+        }
+        match name.as_str() {
+            "type" => type_ = value.as_str(),
+            "from" => from = value.as_str(),
+            "to" => to = value.as_str(),
+            "id" => id = value.as_str(),
+            _ => {}
+        }
+    }
     Stanza {
         kind,
-        type_: attr("type"),
-        from: attr("from"),
-        to: attr("to"),
-        id: attr("id"),
+        type_: type_.to_owned(),
+        from: from.to_owned(),
+        to: to.to_owned(),
+        id: id.to_owned(),
         payload: payload(el).map(|c| Qname {
             namespace: c.ns(),
             name: c.name().to_owned(),
         }),
-        xml: to_xml(el),
+        xml: tessera_xml::serialize_document(el),
     }
 }
 

@@ -28,4 +28,6 @@ mod write;
 pub use error::{LimitKind, XmlError};
 pub use minidom::Element;
 pub use stream::{Event, Limits, StreamHeader, StreamParser};
-pub use write::{STREAM_CLOSE, serialize, serialize_features, stream_error, stream_header};
+pub use write::{
+    STREAM_CLOSE, serialize, serialize_document, serialize_features, stream_error, stream_header,
+};
