@@ -7,16 +7,7 @@ use tessera_sdk::xmpp_parsers::date::DateTime;
 /// `ms` as an XEP-0082 §3.3 DateTime in UTC with millisecond precision, e.g.
 /// `2010-07-10T23:08:25.123Z`.
 pub(crate) fn format(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let day_secs = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        day_secs / 3600,
-        day_secs % 3600 / 60,
-        day_secs % 60,
-        ms % 1000
-    )
+    tessera_sdk::clock::xep0082(ms)
 }
 
 /// `ms` as a typed [`DateTime`], for the `xmpp-parsers` structures that carry one.
@@ -31,22 +22,6 @@ pub(crate) fn datetime(ms: u64) -> DateTime {
 pub(crate) fn parse(text: &str) -> Option<u64> {
     let date: DateTime = text.trim().parse().ok()?;
     u64::try_from(date.0.timestamp_millis()).ok()
-}
-
-/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01: Howard
-/// Hinnant's `civil_from_days` ("chrono-Compatible Low-Level Date Algorithms"), for days ≥ 0.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so a leap day is the last day of its 400-year era's year.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
