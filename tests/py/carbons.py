@@ -13,13 +13,13 @@ carbon-sent, private-copied, enable-error <condition>) and exits 0 when both car
 no private one did, 1 otherwise, 2 on timeout. Never prints anything but the test's fixed bodies.
 """
 
-import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 import slixmpp
+
+import harness
 from slixmpp.exceptions import IqError
 
 CARBONS = "urn:xmpp:carbons:2"
@@ -98,35 +98,12 @@ class CarbonsClient(slixmpp.ClientXMPP):
 
 
 async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--timeout", type=float, default=20)
-    parser.add_argument("--jid", required=True)
-    parser.add_argument("--password", required=True)
-    parser.add_argument("--mech", required=True)
+    parser = harness.parser()
     parser.add_argument("--received-body", required=True)
     parser.add_argument("--sent-body", required=True)
     parser.add_argument("--private-body", required=True)
-    parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-
-    client = CarbonsClient(args)
-    client.connect(host=args.host, port=args.port)
-    try:
-        ok = await asyncio.wait_for(client.done, timeout=args.timeout)
-    except asyncio.TimeoutError:
-        print("RESULT: timeout", flush=True)
-        await client.disconnect(wait=1)
-        return 2
-    await client.disconnect(wait=1)
-    return 0 if ok else 1
+    return await harness.run(CarbonsClient(args), args)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ command-<status>, command-error <condition>) and exits
 Never prints the password or message bodies other than the test's own fixed text.
 """
 
-import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 import slixmpp
+
+import harness
 from slixmpp.exceptions import IqError
 
 
@@ -126,14 +126,7 @@ class TestClient(slixmpp.ClientXMPP):
 
 
 async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--timeout", type=float, default=20)
-    parser.add_argument("--jid", required=True)
-    parser.add_argument("--password", required=True)
-    parser.add_argument("--mech", required=True)
+    parser = harness.parser()
     parser.add_argument("--direct-tls", action="store_true")
     parser.add_argument("--expect", choices=["success", "failure"], default="success")
     parser.add_argument("--send-to")
@@ -143,24 +136,8 @@ async def main():
     parser.add_argument("--command")
     parser.add_argument("--command-field")
     parser.add_argument("--expect-note")
-    parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-
-    client = TestClient(args)
-    client.connect(host=args.host, port=args.port)
-    try:
-        ok = await asyncio.wait_for(client.done, timeout=args.timeout)
-    except asyncio.TimeoutError:
-        print("RESULT: timeout", flush=True)
-        await client.disconnect(wait=1)
-        return 2
-    await client.disconnect(wait=1)
-    return 0 if ok else 1
+    return await harness.run(TestClient(args), args)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ metadata-ok, metadata-wrong) and exits 0 when everything matched, 1 otherwise, 2
 Prints only the test's own fixed message texts, never the password.
 """
 
-import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 import slixmpp
+
+import harness
 
 
 class SyncClient(slixmpp.ClientXMPP):
@@ -77,35 +77,12 @@ class SyncClient(slixmpp.ClientXMPP):
 
 
 async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", required=True, type=int)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--timeout", type=float, default=20)
-    parser.add_argument("--jid", required=True)
-    parser.add_argument("--password", required=True)
-    parser.add_argument("--mech", required=True)
+    parser = harness.parser()
     parser.add_argument("--page", type=int, default=10)
     parser.add_argument("--backward", action="store_true")
     parser.add_argument("--expect", required=True)
-    parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-
-    client = SyncClient(args)
-    client.connect(host=args.host, port=args.port)
-    try:
-        ok = await asyncio.wait_for(client.done, timeout=args.timeout)
-    except asyncio.TimeoutError:
-        print("RESULT: timeout", flush=True)
-        await client.disconnect(wait=1)
-        return 2
-    await client.disconnect(wait=1)
-    return 0 if ok else 1
+    return await harness.run(SyncClient(args), args)
 
 
 if __name__ == "__main__":
