@@ -81,25 +81,38 @@ pub(crate) async fn handle(
         Dest::LocalFull(full) => Some(full.to_bare()),
         Dest::Remote | Dest::Server | Dest::ServerResource => None,
     };
-    let recipient = match recipient {
+    // Whether the recipient exists, when the hook needed to know: `to_bare` reuses the answer.
+    let checked = match &recipient {
         Some(r) if plugins::subscribed(shared, Hook::Incoming, &message) => {
-            exists(shared, &r).await?.then_some(r)
+            Some(exists(shared, r).await?)
         }
         Some(_) | None => None,
     };
-    let message = match recipient {
-        Some(r) => match plugins::run_hook(shared, Hook::Incoming, Some(&r), None, message).await {
-            Flow::Continue(m) => m,
-            Flow::Stop => return Ok(()),
-        },
-        None => message,
+    let message = match (recipient, checked) {
+        (Some(r), Some(true)) => {
+            match plugins::run_hook(shared, Hook::Incoming, Some(&r), None, message).await {
+                Flow::Continue(m) => m,
+                Flow::Stop => return Ok(()),
+            }
+        }
+        _ => message,
     };
     // plugins: end.
     let ty = MessageType::of(&message);
     match dest {
         // RFC 6120 §8.1.1.1 / §10.3.3: no `to` means the sender's own bare JID.
-        Dest::Absent => to_bare(shared, session, message, ty, &session.jid.to_bare()).await,
-        Dest::LocalBare(bare) => to_bare(shared, session, message, ty, &bare).await,
+        Dest::Absent => {
+            to_bare(
+                shared,
+                session,
+                message,
+                ty,
+                &session.jid.to_bare(),
+                checked,
+            )
+            .await
+        }
+        Dest::LocalBare(bare) => to_bare(shared, session, message, ty, &bare, checked).await,
         Dest::LocalFull(full) => {
             // §8.5.3.1: a bound resource gets it, whatever its presence.
             if shared.router.session(&full).is_some() {
@@ -109,7 +122,7 @@ pub(crate) async fn handle(
             match ty {
                 // §8.5.3.2.1: no such resource: chat, normal and headline fall back to the bare JID.
                 MessageType::Chat | MessageType::Normal | MessageType::Headline => {
-                    to_bare(shared, session, message, ty, &full.to_bare()).await
+                    to_bare(shared, session, message, ty, &full.to_bare(), checked).await
                 }
                 // §8.5.3.2.1: groupchat to a gone occupant is an error…
                 MessageType::Groupchat => {
@@ -152,13 +165,15 @@ async fn exists(shared: &Shared, bare: &BareJid) -> Result<bool, StorageError> {
     }
 }
 
-/// RFC 6121 §8.5.2: a message to a local bare JID.
+/// RFC 6121 §8.5.2: a message to a local bare JID. `checked`: whether the account exists, if
+/// the caller already asked.
 async fn to_bare(
     shared: &Shared,
     session: &ImSession,
     message: Element,
     ty: MessageType,
     bare: &BareJid,
+    checked: Option<bool>,
 ) -> Result<(), StorageError> {
     let sessions = shared.router.sessions(bare);
     let targets = bare_targets(&sessions, ty);
@@ -170,12 +185,10 @@ async fn to_bare(
         }
         return Ok(());
     }
-    // A bound session proves the account exists; otherwise ask storage.
-    let exists = !sessions.is_empty()
-        || match account(bare) {
-            Some(name) => shared.storage.account_exists(name).await?,
-            None => false,
-        };
+    let exists = match checked {
+        Some(known) => known,
+        None => exists(shared, bare).await?,
+    };
     if !exists {
         // §8.5.1: no such user: service-unavailable (we choose to answer rather than stay
         // silent, as a missing account and an offline one then look alike); errors are dropped.
