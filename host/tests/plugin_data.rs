@@ -39,6 +39,7 @@ macro_rules! suite {
 suite! {
     kv_round_trip,
     kv_expiry_on_read_and_purge,
+    kv_reads_stay_true_through_the_cache,
     plugins_are_isolated,
     categories_and_owners_are_separate,
     archive_ids_are_unique_and_time_ordered,
@@ -207,6 +208,59 @@ async fn kv_expiry_on_read_and_purge(db: &TestDb) {
     );
     let keys = s.kv_keys(P, C, &a, "", 10, T0 + 5000).await.unwrap();
     assert_eq!(keys, ["forever", "short"]);
+}
+
+/// `kv_get` is served from memory after the first read (`plugin_data::kv_cache`): every write and
+/// every deletion the host makes must still show at once.
+async fn kv_reads_stay_true_through_the_cache(db: &TestDb) {
+    let s = &db.storage;
+    let a = alice();
+    // Absence is cached, then replaced by a write.
+    assert_eq!(s.kv_get(P, C, &a, "k", T0).await.unwrap(), None);
+    s.kv_set(P, C, &a, "k", b"one", None, T0).await.unwrap();
+    assert_eq!(s.kv_get(P, C, &a, "k", T0).await.unwrap().unwrap(), b"one");
+    // A value too large to cache replaces a cached one, and the other way round.
+    let big = vec![7u8; 64 * 1024];
+    s.kv_set(P, C, &a, "k", &big, None, T0).await.unwrap();
+    assert_eq!(s.kv_get(P, C, &a, "k", T0).await.unwrap().unwrap(), big);
+    s.kv_set(P, C, &a, "k", b"two", None, T0).await.unwrap();
+    assert_eq!(s.kv_get(P, C, &a, "k", T0).await.unwrap().unwrap(), b"two");
+    assert!(s.kv_delete(P, C, &a, "k", T0).await.unwrap());
+    assert_eq!(s.kv_get(P, C, &a, "k", T0).await.unwrap(), None);
+
+    // The cached row keeps its expiry: each read applies its own clock, as the SELECT does.
+    s.kv_set(P, C, &a, "e", b"v", Some(T0 + 10), T0)
+        .await
+        .unwrap();
+    assert!(s.kv_get(P, C, &a, "e", T0 + 9).await.unwrap().is_some());
+    assert_eq!(s.kv_get(P, C, &a, "e", T0 + 10).await.unwrap(), None);
+    assert!(s.kv_get(P, C, &a, "e", T0).await.unwrap().is_some());
+
+    // Retention, account deletion and owner deletion drop cached rows with the stored ones.
+    s.kv_set(P, C, &a, "old", b"v", None, T0).await.unwrap();
+    assert!(s.kv_get(P, C, &a, "old", T0).await.unwrap().is_some());
+    s.enforce_retention(P, C, Some(Duration::from_secs(1)), None, T0 + 5000)
+        .await
+        .unwrap();
+    assert_eq!(s.kv_get(P, C, &a, "old", T0).await.unwrap(), None);
+
+    s.create_account("alice", &creds(), 100).await.unwrap();
+    s.kv_set(P, C, &a, "prefs", b"always", None, T0)
+        .await
+        .unwrap();
+    assert!(s.kv_get(P, C, &a, "prefs", T0).await.unwrap().is_some());
+    assert!(s.delete_account("alice").await.unwrap());
+    // A new account of the same name does not inherit the old one's settings.
+    s.create_account("alice", &creds(), 100).await.unwrap();
+    assert_eq!(s.kv_get(P, C, &a, "prefs", T0).await.unwrap(), None);
+
+    let room = Owner::Room(bare("room@muc.example.com"));
+    s.kv_set(P, C, &room, "config", b"v", None, T0)
+        .await
+        .unwrap();
+    assert!(s.kv_get(P, C, &room, "config", T0).await.unwrap().is_some());
+    s.delete_owner(&room).await.unwrap();
+    assert_eq!(s.kv_get(P, C, &room, "config", T0).await.unwrap(), None);
 }
 
 async fn plugins_are_isolated(db: &TestDb) {

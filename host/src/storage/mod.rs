@@ -110,6 +110,8 @@ pub struct Storage {
     blobs: Option<std::sync::Arc<blobs::BlobDir>>,
     /// The write-behind archive writer (`plugin_data::writer`), one per opened storage.
     archive: std::sync::Arc<plugin_data::writer::Handle>,
+    /// Small `kv` rows read or written lately (`plugin_data::kv_cache`), one per opened storage.
+    kv_cache: std::sync::Arc<plugin_data::kv_cache::KvCache>,
 }
 
 #[derive(Clone)]
@@ -168,6 +170,7 @@ impl Storage {
             backend,
             blobs: None,
             archive,
+            kv_cache: std::sync::Arc::default(),
         })
     }
 
@@ -253,11 +256,13 @@ impl Storage {
     /// One transaction; see [`Storage`]. Cancelled after the commit, blob files are left for
     /// [`sweep_orphan_blobs`](Self::sweep_orphan_blobs).
     pub async fn delete_account(&self, username: &str) -> Result<bool, StorageError> {
+        let (lo, hi) = plugin_data::account_owner_range(username);
+        let owned = |_: &str, _: &str, owner: &str| lo.as_str() <= owner && owner < hi.as_str();
+        let _kv = self.kv_cache.forgetting(&owned);
         let (found, files) = {
             // No archive batch interleaves; the account's queued appends go with it.
             let _commit = self.archive.exclusive().await;
             let deleted = dispatch!(self.delete_account(username))?;
-            let (lo, hi) = plugin_data::account_owner_range(username);
             self.archive
                 .drop_owners(|owner| lo.as_str() <= owner && owner < hi.as_str());
             deleted
@@ -428,7 +433,17 @@ impl Storage {
         key: &str,
         now_ms: Millis,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        dispatch!(self.kv_get(plugin, category, owner, key, now_ms))
+        plugin_data::check_scope(plugin, category, ("key", key))?;
+        let cache_key = plugin_data::kv_cache::key(plugin, category, owner, key);
+        let row = match self.kv_cache.get(&cache_key) {
+            Ok(row) => row,
+            Err(ticket) => {
+                let row = dispatch!(self.kv_row(plugin, category, owner, key))?;
+                self.kv_cache.fill(cache_key, ticket, row.clone());
+                row
+            }
+        };
+        Ok(plugin_data::kv_cache::live(row, now_ms))
     }
 
     /// Writes a `kv` value, replacing any (its age then counts from `now_ms`). `expires_at` is
@@ -453,7 +468,15 @@ impl Storage {
         expires_at: Option<Millis>,
         now_ms: Millis,
     ) -> Result<(), StorageError> {
-        dispatch!(self.kv_set(plugin, category, owner, key, value, expires_at, now_ms))
+        plugin_data::check_scope(plugin, category, ("key", key))?;
+        let change = self
+            .kv_cache
+            .change(plugin_data::kv_cache::key(plugin, category, owner, key));
+        dispatch!(self.kv_set(plugin, category, owner, key, value, expires_at, now_ms))?;
+        if value.len() <= plugin_data::kv_cache::MAX_VALUE {
+            change.done(Some((value.to_vec(), expires_at)));
+        }
+        Ok(())
     }
 
     /// Deletes a `kv` value; `true` if there was a live one (an expired one is deleted too, but
@@ -472,7 +495,13 @@ impl Storage {
         key: &str,
         now_ms: Millis,
     ) -> Result<bool, StorageError> {
-        dispatch!(self.kv_delete(plugin, category, owner, key, now_ms))
+        plugin_data::check_scope(plugin, category, ("key", key))?;
+        let change = self
+            .kv_cache
+            .change(plugin_data::kv_cache::key(plugin, category, owner, key));
+        let deleted = dispatch!(self.kv_delete(plugin, category, owner, key, now_ms))?;
+        change.done(None);
+        Ok(deleted)
     }
 
     /// Live `kv` keys starting with `prefix`, in code point order, at most `limit`.
@@ -686,6 +715,8 @@ impl Storage {
         max_items: Option<u64>,
         now_ms: Millis,
     ) -> Result<u64, StorageError> {
+        let retained = |p: &str, c: &str, _: &str| p == plugin && c == category;
+        let _kv = self.kv_cache.forgetting(&retained);
         let records = {
             // Retention covers every entry appended before the call.
             self.archive.flushed().await;
@@ -721,11 +752,13 @@ impl Storage {
     /// # Cancel safety
     /// One transaction; see [`Storage`].
     pub async fn delete_owner(&self, owner: &Owner) -> Result<u64, StorageError> {
+        let text = owner.to_string();
+        let owned = |_: &str, _: &str, o: &str| o == text;
+        let _kv = self.kv_cache.forgetting(&owned);
         let records = {
             // No archive batch interleaves; the owner's queued appends go with it.
             let _commit = self.archive.exclusive().await;
             let deleted = dispatch!(self.delete_owner(owner))?;
-            let text = owner.to_string();
             // Appends not written yet were records to the plugin all the same.
             deleted + self.archive.drop_owners(|o| o == text)
         };

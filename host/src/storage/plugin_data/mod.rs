@@ -29,8 +29,10 @@
 //! - `sql`: the statement texts, and the builder for archive filters;
 //! - `queries`: the macro that instantiates the statements for each backend, as `storage::queries`
 //!   does for accounts and rosters;
-//! - `writer`: write-behind appends: ids handed out in memory, batches committed by one task.
+//! - `writer`: write-behind appends: ids handed out in memory, batches committed by one task;
+//! - `kv_cache`: the read-through cache of small `kv` rows, kept true by every write.
 
+pub(super) mod kv_cache;
 mod queries;
 pub(super) mod sql;
 pub(super) mod writer;

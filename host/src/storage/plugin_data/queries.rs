@@ -17,23 +17,25 @@ macro_rules! plugin_data_queries {
 
     ($store:ty) => {
         impl $store {
-            pub(super) async fn kv_get(
+            /// The stored row, expired or not (the caller applies its clock: see `kv_cache`).
+            pub(super) async fn kv_row(
                 &self,
                 plugin: &str,
                 category: &str,
                 owner: &super::plugin_data::Owner,
                 key: &str,
-                now_ms: u64,
-            ) -> Result<Option<Vec<u8>>, super::StorageError> {
+            ) -> Result<super::plugin_data::kv_cache::Row, super::StorageError> {
                 super::plugin_data::check_scope(plugin, category, ("key", key))?;
-                Ok(sqlx::query_scalar(super::plugin_data::sql::KV_GET)
-                    .bind(owner.to_string())
-                    .bind(plugin)
-                    .bind(category)
-                    .bind(key)
-                    .bind(super::plugin_data::db_int(now_ms))
-                    .fetch_optional(&self.pool)
-                    .await?)
+                let row: Option<(Vec<u8>, Option<i64>)> =
+                    sqlx::query_as(super::plugin_data::sql::KV_ROW)
+                        .bind(owner.to_string())
+                        .bind(plugin)
+                        .bind(category)
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                // A negative expiry was never written (`db_int` saturates); read it as past.
+                Ok(row.map(|(value, at)| (value, at.map(|at| u64::try_from(at).unwrap_or(0)))))
             }
 
             #[allow(clippy::too_many_arguments, reason = "the WIT call plus plugin and clock")]

@@ -13,10 +13,10 @@ use crate::storage::StorageError;
 
 // ---- kv ----
 
-/// `$4` key, `$5` now: an expired value reads as absent.
-pub(in crate::storage) const KV_GET: &str = "SELECT value FROM plugin_kv \
-     WHERE owner = $1 AND plugin = $2 AND category = $3 AND key = $4 \
-     AND (expires_at IS NULL OR expires_at > $5)";
+/// `$4` key: the row with its expiry, which the caller compares with its clock (an expired
+/// value reads as absent; the row is cached as stored, see `kv_cache`).
+pub(in crate::storage) const KV_ROW: &str = "SELECT value, expires_at FROM plugin_kv \
+     WHERE owner = $1 AND plugin = $2 AND category = $3 AND key = $4";
 
 /// `$4` key, `$5` value, `$6` now, `$7` expiry. A rewrite restarts the value's age.
 pub(in crate::storage) const KV_SET: &str = "INSERT INTO plugin_kv \
