@@ -448,6 +448,12 @@ async fn purge(
         .unwrap_or_default())
 }
 
+/// The purge command's note for `n` deleted messages.
+fn deleted(n: usize) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("Deleted {n} archived message{s}.")
+}
+
 /// Issue 4: "purge works". Alice deletes the messages archived between the second and fourth
 /// ones' stamps (and whatever shares their milliseconds), then everything; bob's archive of the
 /// same conversation is his and stays.
@@ -466,16 +472,13 @@ async fn purge_deletes_a_date_range_then_everything() -> anyhow::Result<()> {
         .map(|r| r.body.as_str())
         .collect();
     let note = purge(&mut alice, Some(from.stamp.clone()), Some(to.stamp.clone())).await?;
-    assert_eq!(note, format!("Deleted {} archived messages.", doomed.len()));
+    assert_eq!(note, deleted(doomed.len()));
     let (left, fin) = query(&mut alice, "after-range", "").await?;
     assert_eq!(fin.set.count, Some(5 - doomed.len()));
     assert!(bodies(&left).iter().all(|b| !doomed.contains(b)));
 
     let note = purge(&mut alice, None, None).await?;
-    assert_eq!(
-        note,
-        format!("Deleted {} archived messages.", 5 - doomed.len())
-    );
+    assert_eq!(note, deleted(5 - doomed.len()));
     let (left, _) = query(&mut alice, "after-all", "").await?;
     assert!(left.is_empty());
     let (bobs, _) = query(&mut bob, "bobs", "").await?;

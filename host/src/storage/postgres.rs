@@ -57,4 +57,10 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Placeholders of the multi-row statements (the only form PostgreSQL takes).
+    const PLACEHOLDERS: super::plugin_data::sql::Placeholders =
+        super::plugin_data::sql::Placeholders::Numbered;
+}
+
 super::queries::shared_queries!(Postgres);

@@ -72,6 +72,12 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// Placeholders of the multi-row statements (anonymous: see `Placeholders`).
+    const PLACEHOLDERS: super::plugin_data::sql::Placeholders =
+        super::plugin_data::sql::Placeholders::Anonymous;
+}
+
 super::queries::shared_queries!(Sqlite);
 
 /// Creates the database's directory (owner-only) and an empty file readable by its owner alone,

@@ -96,20 +96,39 @@ fn append(owner: &str, with: &str, message: &Element) -> Option<String> {
     }
 }
 
+/// Whether the message's type is one XEP-0313 archives (the first test of [`archivable`], read
+/// from the stanza's header without parsing it).
+fn archivable_type(stanza: &Stanza) -> bool {
+    !matches!(stanza.type_attr(), "groupchat" | "headline" | "error")
+}
+
+/// Whether the stanza may hold a `<stanza-id/>` to strip. The host hands plugins its own
+/// serialisation, where a namespace is written out verbatim (`:` is never escaped), so a stanza
+/// without the namespace's text has no such element; one with it (in a body, say) is parsed.
+fn may_carry_stanza_id(stanza: &Stanza) -> bool {
+    stanza.xml().contains(ns::SID)
+}
+
 /// The `outgoing` hook: the sender's copy.
+///
+/// Cheapest test first: the preferences (a cached host read) before the stanza is parsed, so a
+/// user who does not archive costs no parsing.
 pub(crate) fn outgoing(default: &DefaultPrefs, ctx: &Context, stanza: &Stanza) -> Verdict {
     let (Some(sender), StanzaKind::Message) = (ctx.account.as_deref(), stanza.kind()) else {
         return Verdict::Pass;
     };
     let to = stanza.to();
     // No `to` is the sender's own bare JID (RFC 6120 §10.3.3): to oneself, archived on `incoming`.
-    if to.is_empty() || bare(to) == sender {
+    if to.is_empty() || bare(to) == sender || !archivable_type(stanza) {
+        return Verdict::Pass;
+    }
+    if !wanted(default, sender, to) {
         return Verdict::Pass;
     }
     let Ok(message) = stanza.element() else {
         return Verdict::Pass;
     };
-    if !archivable(message) || !wanted(default, sender, to) {
+    if !archivable(message) {
         return Verdict::Pass;
     }
     let mut stored = message.clone();
@@ -119,17 +138,23 @@ pub(crate) fn outgoing(default: &DefaultPrefs, ctx: &Context, stanza: &Stanza) -
 }
 
 /// The `incoming` hook: the recipient's copy, and its stanza-id.
+///
+/// Most messages are neither archived nor carry a stanza-id: those pass without being parsed.
 pub(crate) fn incoming(default: &DefaultPrefs, ctx: &Context, stanza: &Stanza) -> Verdict {
     let (Some(recipient), StanzaKind::Message) = (ctx.account.as_deref(), stanza.kind()) else {
         return Verdict::Pass;
     };
+    let from = stanza.from();
+    let wants = !from.is_empty() && archivable_type(stanza) && wanted(default, recipient, from);
+    if !wants && !may_carry_stanza_id(stanza) {
+        return Verdict::Pass;
+    }
     let Ok(message) = stanza.element() else {
         return Verdict::Pass;
     };
     let mut message = message.clone();
     let stripped = strip_stanza_ids(&mut message, recipient);
-    let from = stanza.from();
-    let archived = if !from.is_empty() && archivable(&message) && wanted(default, recipient, from) {
+    let archived = if wants && archivable(&message) {
         append(recipient, from, &message)
     } else {
         None

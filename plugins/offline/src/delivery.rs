@@ -7,11 +7,20 @@
 //! stops the run and leaves that message and the rest queued for the next login. Nothing is
 //! delivered twice unless a deletion itself fails after a successful send (then the message
 //! would come again at the next login: a duplicate beats a loss).
+//!
+//! ## One run per account at a time
+//! A message can be queued just after a session became available and its run read the queue
+//! (the host found no available session, then the login completed while the hook waited for an
+//! instance). So the hook, after queueing, asks for a run too when a session is available now
+//! ([`request`]). Runs for one account never overlap, or both would send the same messages: a
+//! run holds the account's lock in `ephemeral` (shared by the plugin's instances), and a request
+//! that finds it held leaves an "again" mark the holder consumes before it lets go. A lock older
+//! than [`LOCK_STALE_MS`] is taken over (its run trapped and never released it).
 
 use tessera_sdk::archive::{Entry, Query};
 use tessera_sdk::minidom::Element;
 use tessera_sdk::minidom::rxml::{Namespace, NcName};
-use tessera_sdk::{HostError, log, router, sessions};
+use tessera_sdk::{HostError, clock, ephemeral, log, router, sessions};
 
 use crate::ns;
 use crate::store::queue;
@@ -31,7 +40,97 @@ pub(crate) struct Report {
     pub(crate) stopped: Option<String>,
 }
 
-/// Delivers `session`'s account queue to `session` (a full JID).
+/// How long a run may hold its account's lock before another takes it over. A run of 1000
+/// messages takes well under a second; only a run whose instance trapped holds it this long.
+pub(crate) const LOCK_STALE_MS: u64 = 60_000;
+
+fn lock_key(bare: &str) -> String {
+    format!("run/{bare}")
+}
+
+fn again_key(bare: &str) -> String {
+    format!("again/{bare}")
+}
+
+/// Delivers `bare`'s queue to `preferred` (the session that just became available), or when that
+/// one cannot take it, to the account's available session of highest priority; unless a run for
+/// the account is under way, which then goes round once more (see the module docs).
+pub(crate) fn request(bare: &str, preferred: Option<&str>) -> Report {
+    let mut report = Report::default();
+    // Marked before the lock is tried, so a holder releasing meanwhile sees the mark.
+    if let Err(e) = ephemeral::set(&again_key(bare), b"1") {
+        // No room to coordinate: deliver unlocked. A duplicate beats a message left queued.
+        log::warn(&format!("offline delivery to {bare} runs unlocked: {e}"));
+        return target(bare, preferred)
+            .map(|s| deliver(&s))
+            .unwrap_or_default();
+    }
+    loop {
+        if !acquire(bare) {
+            return report;
+        }
+        while ephemeral::delete(&again_key(bare)) {
+            let Some(session) = target(bare, preferred) else {
+                break;
+            };
+            report.add(deliver(&session));
+        }
+        ephemeral::delete(&lock_key(bare));
+        // A request that found the lock held after our last look at the mark: go round for it.
+        if ephemeral::get(&again_key(bare)).is_none() {
+            return report;
+        }
+    }
+}
+
+/// Takes `bare`'s run lock: free, or held for longer than [`LOCK_STALE_MS`].
+fn acquire(bare: &str) -> bool {
+    let key = lock_key(bare);
+    let now = clock::now_ms();
+    let stamp = now.to_be_bytes();
+    let held = ephemeral::get(&key);
+    if let Some(held) = &held {
+        let since = <[u8; 8]>::try_from(held.as_slice()).map_or(0, u64::from_be_bytes);
+        if now.saturating_sub(since) <= LOCK_STALE_MS {
+            return false;
+        }
+        log::warn(&format!(
+            "taking over a stale offline delivery lock of {bare}"
+        ));
+    }
+    ephemeral::compare_and_swap(&key, held.as_deref(), &stamp).unwrap_or(false)
+}
+
+/// The session to deliver `bare`'s queue to: `preferred` if it is available (non-negative
+/// priority), else the available one of highest priority.
+fn target(bare: &str, preferred: Option<&str>) -> Option<String> {
+    let available: Vec<_> = sessions::list(bare)
+        .into_iter()
+        .filter(|s| s.priority.is_some_and(|p| p >= 0))
+        .collect();
+    if let Some(p) = preferred
+        && available.iter().any(|s| s.jid == p)
+    {
+        return Some(p.to_owned());
+    }
+    available
+        .into_iter()
+        .max_by_key(|s| s.priority)
+        .map(|s| s.jid)
+}
+
+impl Report {
+    fn add(&mut self, other: Report) {
+        self.delivered += other.delivered;
+        self.discarded += other.discarded;
+        if other.stopped.is_some() {
+            self.stopped = other.stopped;
+        }
+    }
+}
+
+/// Delivers `session`'s account queue to `session` (a full JID). Callers hold the account's
+/// run lock ([`request`]).
 pub(crate) fn deliver(session: &str) -> Report {
     let mut report = Report::default();
     let Some((bare, domain)) = split(session) else {

@@ -14,8 +14,9 @@
 //!   `<resource-constraint/>` instead. Settings: `config.rs`.
 //!
 //! Grants: `log`, `router` with `router.impersonate` (a message is redelivered from its original
-//! sender), `archive`, `sessions` (to skip sessions with a negative priority). Logs carry
-//! metadata only (from, to, reason), never content.
+//! sender), `archive`, `sessions` (to skip sessions with a negative priority), `ephemeral` and
+//! `clock` (one delivery run per account at a time, a lock that goes stale). Logs carry metadata
+//! only (from, to, reason), never content.
 //!
 //! ## Layout
 //! - `config`: `[plugins.offline.config]`.
@@ -90,8 +91,10 @@ impl Plugin for Offline {
     }
 
     fn on_event(&self, event: &Event) {
-        if let Event::SessionAvailable(session) = event {
-            delivery::deliver(session);
+        if let Event::SessionAvailable(session) = event
+            && let Some((bare, _)) = session.split_once('/')
+        {
+            delivery::request(bare, Some(session));
         }
     }
 }

@@ -15,7 +15,7 @@ use std::fmt;
 
 use tessera_sdk::archive::{Archive, Query};
 use tessera_sdk::minidom::Element;
-use tessera_sdk::{HostError, Owner, Stanza, StanzaError, Verdict, log};
+use tessera_sdk::{HostError, Owner, Stanza, StanzaError, Verdict, log, sessions};
 
 use crate::config::WhenFull;
 use crate::ns;
@@ -124,6 +124,14 @@ pub(crate) fn store(when_full: WhenFull, account: &str, stanza: &Stanza) -> Verd
                 stanza.from(),
                 account
             ));
+            // A session may have become available, and its run read the queue, while this
+            // message waited for the hook: deliver it now rather than at the next login.
+            let available = sessions::list(account)
+                .iter()
+                .any(|s| s.priority.is_some_and(|p| p >= 0));
+            if available {
+                crate::delivery::request(account, None);
+            }
             Verdict::Handled
         }
         Err(e) => failed(stanza, account, &e),

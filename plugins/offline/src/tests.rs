@@ -246,3 +246,48 @@ fn removing_the_account_removes_its_queue() {
     assert!(queued().is_empty());
     drop(h);
 }
+
+#[test]
+fn a_message_queued_while_a_session_is_available_goes_out_at_once() {
+    // The login's own run already read the (empty) queue: the hook's request delivers it.
+    let h = harness("");
+    testing::add_session(BALCONY, Some(0));
+    assert_eq!(undeliverable(&h, "chat", &body(1)), Verdict::Handled);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to(), BALCONY);
+    assert!(queued().is_empty());
+    // Nobody available (negative priority only): it waits for a login.
+    testing::remove_session(BALCONY);
+    testing::add_session(BALCONY, Some(-1));
+    assert_eq!(undeliverable(&h, "chat", &body(2)), Verdict::Handled);
+    assert!(h.take_sent().is_empty());
+    assert_eq!(queued().len(), 1);
+}
+
+#[test]
+fn runs_for_one_account_never_overlap_and_a_stale_lock_is_taken_over() {
+    let h = harness("");
+    testing::set_now(1_700_000_000_000);
+    assert_eq!(undeliverable(&h, "chat", &body(1)), Verdict::Handled);
+    // Another instance is delivering to Juliet: this request leaves it a mark and sends nothing.
+    let lock = format!("run/{JULIET}");
+    assert!(
+        tessera_sdk::ephemeral::compare_and_swap(&lock, None, &1_700_000_000_000u64.to_be_bytes())
+            .unwrap()
+    );
+    login(&h, 0);
+    assert!(h.take_sent().is_empty());
+    assert_eq!(queued().len(), 1);
+    assert!(tessera_sdk::ephemeral::get(&format!("again/{JULIET}")).is_some());
+    // That run trapped and never let go: a minute on, the next request takes the lock over.
+    testing::set_now(1_700_000_000_000 + delivery::LOCK_STALE_MS + 1);
+    assert!(h.event(&Event::SessionAvailable(BALCONY.to_owned())));
+    assert_eq!(h.take_sent().len(), 1);
+    assert!(queued().is_empty());
+    assert_eq!(tessera_sdk::ephemeral::get(&lock), None, "released");
+    assert_eq!(
+        tessera_sdk::ephemeral::get(&format!("again/{JULIET}")),
+        None
+    );
+}

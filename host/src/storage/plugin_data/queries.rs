@@ -150,7 +150,7 @@ macro_rules! plugin_data_queries {
                     .flat_map(|s| s.rows.iter().map(move |r| (&*s.key, r)))
                     .collect();
                 for chunk in rows.chunks(sql::INSERT_CHUNK) {
-                    let text = sql::insert_rows(chunk.len());
+                    let text = sql::insert_rows(Self::PLACEHOLDERS, chunk.len());
                     let mut query = sqlx::query(&text);
                     for (key, row) in chunk {
                         query = query
@@ -167,7 +167,7 @@ macro_rules! plugin_data_queries {
                 }
                 let mut entries = std::collections::HashMap::new();
                 for chunk in batch.chunks(sql::INSERT_CHUNK) {
-                    let text = sql::upsert_streams(chunk.len());
+                    let text = sql::upsert_streams(Self::PLACEHOLDERS, chunk.len());
                     let mut query = sqlx::query_as(&text);
                     for part in chunk {
                         let last = part.rows.last().map_or(0, |r| r.id);
@@ -194,7 +194,7 @@ macro_rules! plugin_data_queries {
                 }
                 let counterparts: Vec<_> = counterparts.into_iter().collect();
                 for chunk in counterparts.chunks(sql::INSERT_CHUNK) {
-                    let text = sql::upsert_counterparts(chunk.len());
+                    let text = sql::upsert_counterparts(Self::PLACEHOLDERS, chunk.len());
                     let mut query = sqlx::query(&text);
                     for ((with, at), n) in chunk {
                         let key = &batch[*at].key;

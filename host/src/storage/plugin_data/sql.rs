@@ -50,10 +50,22 @@ pub(in crate::storage) const LAST_ID: &str = "SELECT last_id FROM plugin_archive
 /// for SQLite and 65 535 for PostgreSQL).
 pub(in crate::storage) const INSERT_CHUNK: usize = 500;
 
+/// How a multi-row statement writes its placeholders, all of them in argument order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::storage) enum Placeholders {
+    /// `$1, $2, …` (PostgreSQL's only form).
+    Numbered,
+    /// `?, ?, …` (SQLite). Numbered ones cost SQLite a linear search of the names already seen
+    /// for each one, at prepare and again at bind (sqlx asks each parameter's name): quadratic in
+    /// a 4000-parameter batch insert, where it was the writer's largest single cost.
+    Anonymous,
+}
+
 /// A multi-row insert of `rows` entries, 8 parameters each: `owner, plugin, category, stream,
 /// id, with_bare, with_jid, data`.
-pub(in crate::storage) fn insert_rows(rows: usize) -> String {
+pub(in crate::storage) fn insert_rows(style: Placeholders, rows: usize) -> String {
     values(
+        style,
         "INSERT INTO plugin_archive \
          (owner, plugin, category, stream, id, with_bare, with_jid, data) VALUES ",
         rows,
@@ -66,8 +78,9 @@ pub(in crate::storage) fn insert_rows(rows: usize) -> String {
 /// stream, last_id, entries added`. The stored last id only grows; the entry count grows by
 /// the added ones. Returns each stream's key and new entry count. Each stream once per
 /// statement (PostgreSQL refuses to update a row twice in one `ON CONFLICT`).
-pub(in crate::storage) fn upsert_streams(rows: usize) -> String {
+pub(in crate::storage) fn upsert_streams(style: Placeholders, rows: usize) -> String {
     values(
+        style,
         "INSERT INTO plugin_archive_streams \
          (owner, plugin, category, stream, last_id, entries) VALUES ",
         rows,
@@ -82,8 +95,9 @@ pub(in crate::storage) fn upsert_streams(rows: usize) -> String {
 
 /// A multi-row upsert of counterparts' entry counts after a batch, 6 parameters each: `owner,
 /// plugin, category, stream, with_bare, entries added`. Each counterpart once per statement.
-pub(in crate::storage) fn upsert_counterparts(rows: usize) -> String {
+pub(in crate::storage) fn upsert_counterparts(style: Placeholders, rows: usize) -> String {
     values(
+        style,
         "INSERT INTO plugin_archive_counterparts \
          (owner, plugin, category, stream, with_bare, entries) VALUES ",
         rows,
@@ -93,8 +107,9 @@ pub(in crate::storage) fn upsert_counterparts(rows: usize) -> String {
     )
 }
 
-/// `head`, then `rows` tuples of `width` consecutive placeholders, then `tail`.
-fn values(head: &str, rows: usize, width: usize, tail: &str) -> String {
+/// `head`, then `rows` tuples of `width` consecutive placeholders, then `tail` (which binds
+/// nothing).
+fn values(style: Placeholders, head: &str, rows: usize, width: usize, tail: &str) -> String {
     let mut text = String::from(head);
     for row in 0..rows {
         if row > 0 {
@@ -105,7 +120,12 @@ fn values(head: &str, rows: usize, width: usize, tail: &str) -> String {
             if col > 0 {
                 text.push_str(", ");
             }
-            text.push_str(&format!("${}", row * width + col + 1));
+            match style {
+                Placeholders::Numbered => {
+                    text.push_str(&format!("${}", row * width + col + 1));
+                }
+                Placeholders::Anonymous => text.push('?'),
+            }
         }
         text.push(')');
     }
@@ -436,14 +456,18 @@ mod tests {
     #[test]
     fn multi_row_statements_number_their_placeholders() {
         assert_eq!(
-            insert_rows(2),
+            insert_rows(Placeholders::Numbered, 2),
             "INSERT INTO plugin_archive (owner, plugin, category, stream, id, with_bare, \
              with_jid, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8), \
              ($9, $10, $11, $12, $13, $14, $15, $16)"
         );
         assert!(
-            upsert_streams(2)
+            upsert_streams(Placeholders::Numbered, 2)
                 .contains("VALUES ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12) ON")
+        );
+        assert!(
+            upsert_counterparts(Placeholders::Anonymous, 2)
+                .contains("VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?) ON")
         );
     }
 
