@@ -104,6 +104,39 @@ fn incoming_hook(bencher: Bencher<'_, '_>, plugins: usize) {
         });
 }
 
+/// The built-in `mam` plugin's `incoming` hook over one chat message, by the recipient's
+/// archiving preference (the operator's default here, as nobody set their own): `never` is what
+/// every message pays on a server with the shipped defaults (a cached `kv` read, no parsing);
+/// `always` parses the message, appends it to the write-behind archive and adds a stanza-id.
+#[divan::bench(args = ["never", "always"], sample_count = 1000)]
+fn mam_incoming(bencher: Bencher<'_, '_>, default: &str) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grants = rt
+        .block_on(tessera::plugins::inspect_builtin("mam"))
+        .expect("built-in mam")
+        .capabilities;
+    let plugins = format!(
+        "[plugins.mam]\ngrants = {grants:?}\n[plugins.mam.config]\ndefault = \"{default}\"\n"
+    );
+    let config = config(dir.path(), &plugins).expect("config");
+    let server = rt.block_on(Server::bind(config)).expect("server binds");
+    let bob: jid::BareJid = "bob@localhost".parse().expect("jid");
+    let message = chat_message();
+    for _ in 0..16 {
+        assert!(rt.block_on(tessera::bench::incoming_hook(
+            &server,
+            &bob,
+            message.clone()
+        )));
+    }
+    bencher
+        .with_inputs(|| message.clone())
+        .bench_local_values(|m| {
+            black_box(rt.block_on(tessera::bench::incoming_hook(&server, &bob, m)))
+        });
+}
+
 /// `Server::bind` with every built-in plugin loaded (compiled code from the cache, warmed by a
 /// first start), the database opened and migrated, the certificate loaded: what an operator
 /// waits for at a restart.

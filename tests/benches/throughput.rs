@@ -7,7 +7,8 @@
 //! (`never`: archiving is opt-in); and with MAM archiving every message (`default = "always"`, so
 //! each message is two archive writes, the sender's copy and the recipient's). It logs in `PAIRS`
 //! pairs of users and runs 1:1 chat at full speed, then at 10 000 messages/s offered. Prints a
-//! Markdown table for `docs/benchmarks.md`.
+//! Markdown table for `docs/benchmarks.md`. `THROUGHPUT_ONLY=always` (any part of a row's name)
+//! runs the matching rows alone, to profile one of them.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's output is its report")]
 
@@ -44,8 +45,9 @@ fn main() -> anyhow::Result<()> {
                 with_plugins("always").await?,
             ),
         ];
+        let only = std::env::var("THROUGHPUT_ONLY").unwrap_or_default();
         let mut rows = Vec::new();
-        for (name, toml) in &configs {
+        for (name, toml) in configs.iter().filter(|(name, _)| name.contains(&*only)) {
             rows.push((*name, measure(toml, run).await.with_context(|| name.to_string())?));
         }
         println!(
@@ -63,8 +65,10 @@ fn main() -> anyhow::Result<()> {
                 ms(fixed.latency.p99),
             );
         }
-        let base = &rows[0].1;
-        for (name, (peak, fixed)) in &rows[1..] {
+        let Some(((_, base), rest)) = rows.split_first().filter(|_| only.is_empty()) else {
+            return anyhow::Ok(());
+        };
+        for (name, (peak, fixed)) in rest {
             println!(
                 "\n{name}: {:.0}% of the peak throughput without plugins, {:.0}% of the delivered rate at {OFFERED}/s (target: at least 80%)",
                 100.0 * peak.per_second() / base.0.per_second(),
