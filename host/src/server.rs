@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) tls: TlsState,
     /// Failed-login counters.
     pub(crate) throttle: AuthThrottle,
+    /// Per-IP connection limits, checked at accept.
+    pub(crate) ip_limits: Arc<crate::stream::ip_limit::IpLimits>,
     /// The loaded plugins.
     pub(crate) plugins: Plugins,
 }
@@ -111,6 +113,7 @@ impl Server {
             config.sasl.failure_window,
         );
         let plugins = Plugins::load(&config).await.context("plugins")?;
+        let ip_limits = Arc::new(crate::stream::ip_limit::IpLimits::new(&config.limits));
         let shared = Arc::new(Shared {
             config,
             storage,
@@ -118,6 +121,7 @@ impl Server {
             domain,
             tls,
             throttle,
+            ip_limits,
             plugins,
         });
         shared.plugins.attach(Arc::downgrade(&shared));
@@ -295,11 +299,26 @@ async fn accept_loop(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                // Per-IP limits before the connection costs anything: a refused one is closed
+                // at once, and its slot goes back with the permit.
+                let slot = match shared.ip_limits.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        if shared.config.logging.ips == crate::config::IpLogging::Always {
+                            tracing::info!(peer = %peer, reason = why.as_str(), "connection refused");
+                        } else {
+                            tracing::info!(reason = why.as_str(), "connection refused");
+                        }
+                        drop(tcp);
+                        continue;
+                    }
+                };
                 let id = conn_ids.fetch_add(1, Ordering::Relaxed);
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 tracker.spawn(async move {
                     crate::stream::serve(shared, tcp, peer, direct_tls, id, shutdown).await;
+                    drop(slot);
                     drop(permit);
                 });
             }

@@ -3,7 +3,8 @@
 //! reload on SIGHUP, and SIGTERM ending every stream with `system-shutdown`.
 //!
 //! Above all it checks the privacy promise: at the most verbose log level, neither the message
-//! body nor any password reaches the log.
+//! body nor any password reaches the log. A second test runs the process with a low
+//! file-descriptor limit and floods it with connections: it must stay up and serve again.
 //!
 //! The client here is deliberately small (our own `tessera-sasl` client and `tessera-xml` parser
 //! over tokio-rustls): third-party clients are exercised by the `tessera-tests` crate; this test is
@@ -104,8 +105,27 @@ struct Server {
 
 impl Server {
     async fn start(config: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(["--config", config.to_str().context("utf-8 path")?, "run"])
+        Self::start_with_fd_limit(config, None).await
+    }
+
+    /// Starts the server, with its file-descriptor limit lowered to `nofile` if given (through
+    /// the shell's `ulimit -n`, as an operator's unit file would set it).
+    async fn start_with_fd_limit(config: &Path, nofile: Option<u32>) -> anyhow::Result<Self> {
+        let config = config.to_str().context("utf-8 path")?;
+        let mut command = match nofile {
+            None => Command::new(env!("CARGO_BIN_EXE_tessera")),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_tessera"),
+                ]);
+                sh
+            }
+        };
+        let mut child = command
+            .args(["--config", config, "run"])
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -284,5 +304,56 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
     for secret in [BODY, ALICE_PW, BOB_PW, "<body", "<message"] {
         assert!(!log.contains(secret), "the log contains {secret:?}");
     }
+    Ok(())
+}
+
+/// Issue 5, hardening: running out of file descriptors does not stop the accept loop. The
+/// server runs with a limit of 128 and is sent 200 connections (it holds ~40 itself): accepts fail
+/// (`EMFILE`) and are logged, the process stays up, and once the connections go a client logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_does_not_stop_the_server() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ca = issue(&cert, &key)?;
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\
+             [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\n\
+             [sasl]\nscram_iterations = 4096\n\
+             [http]\nlisten = []\n\
+             [limits]\nmax_connections = 10000\n\
+             [plugins]\n\
+             [logging]\nlevel = \"info\"\n",
+            data = dir.path().join("data"),
+        ),
+    )?;
+    add_user(&config, "alice", ALICE_PW).await?;
+    let mut server = Server::start_with_fd_limit(&config, Some(128)).await?;
+    let started = addr_field(&server.wait_for("server started").await?, "c2s")?;
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(TcpStream::connect(started).await?);
+    }
+    server.wait_for("accept failed").await?;
+    assert!(
+        server.child.try_wait()?.is_none(),
+        "the server is still running"
+    );
+    drop(flood);
+    // The freed descriptors serve new clients again.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match login(started, tls_config(&ca), "alice", ALICE_PW).await {
+            Ok(_) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.context("no login after the flood")),
+        }
+    }
+    assert!(server.child.try_wait()?.is_none(), "still running");
     Ok(())
 }

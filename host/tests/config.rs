@@ -84,6 +84,12 @@ fn empty_file_gives_the_defaults() {
     assert_eq!(c.limits.session_queue, 1024);
     assert_eq!(c.limits.max_connections, 20_000);
     assert_eq!(c.limits.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(c.limits.stanza_timeout, Duration::from_secs(60));
+    assert_eq!(c.limits.stanza_rate, Some(200));
+    assert_eq!(c.limits.stanza_burst, 1000);
+    assert_eq!(c.limits.connections_per_ip, Some(100));
+    assert_eq!(c.limits.connect_rate_per_ip, Some(10));
+    assert!(c.limits.loopback_exempt);
     assert_eq!(c.sessions.resource_conflict, ResourceConflict::KickOld);
     assert_eq!(c.sessions.max_per_account, 32);
     assert!(!c.features.version);
@@ -371,6 +377,32 @@ fn bad_enums_and_counts() {
         "invalid filter",
     );
     fails_at("[limits]\ndepth = -3\n", "limits.depth", "at least 4");
+    fails_at(
+        "[limits]\nstanza_rate = -1\n",
+        "limits.stanza_rate",
+        "0 (no limit) or a positive number",
+    );
+    fails_at(
+        "[limits]\nstanza_burst = 0\n",
+        "limits.stanza_burst",
+        "at least 1",
+    );
+    fails_at(
+        "[limits]\nstanza_timeout = \"soon\"\n",
+        "limits.stanza_timeout",
+        "invalid duration",
+    );
+}
+
+#[test]
+fn zero_turns_a_rate_limit_off() {
+    let c = Config::from_toml_str(
+        "[limits]\nstanza_rate = 0\nconnections_per_ip = 0\nconnect_rate_per_ip = 0\n",
+    )
+    .expect("valid");
+    assert_eq!(c.limits.stanza_rate, None);
+    assert_eq!(c.limits.connections_per_ip, None);
+    assert_eq!(c.limits.connect_rate_per_ip, None);
 }
 
 #[test]

@@ -23,6 +23,9 @@ const PAIRS: usize = 40;
 /// The archive rate: messages per second offered in the fixed-rate run.
 const OFFERED: u64 = 10_000;
 const PASSWORD: &str = "load-test password";
+/// A load test measures the server, not its flood protection: the per-session stanza rate limit
+/// is off (every sender here sends thousands a second).
+const NO_RATE_LIMIT: &str = "[limits]\nstanza_rate = 0\n";
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -108,7 +111,7 @@ async fn with_plugins(default: &str) -> anyhow::Result<String> {
 
 /// Peak throughput, then a run at [`OFFERED`] messages per second.
 async fn measure(plugins: &str, run: Throughput) -> anyhow::Result<(Report, Report)> {
-    let server = TestServer::with_config(plugins).await?;
+    let server = TestServer::with_config(&format!("{NO_RATE_LIMIT}{plugins}")).await?;
     let target = Target {
         addr: server.c2s_addr(),
         domain: server.domain().to_owned(),

@@ -20,11 +20,14 @@
 //! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
 //! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
 //!   tokio-xmpp and slixmpp.
+//! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
+//!   a slow reader closed (issue 5).
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
 mod carbons;
+mod hardening;
 mod im;
 mod load;
 mod mam;

@@ -259,6 +259,22 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Time allowed to drain sessions on shutdown (default 10 s).
     pub shutdown_grace: Duration,
+    /// Time a client has to finish a stanza it started, once bound (default 60 s; before that,
+    /// `handshake_timeout` bounds everything): a slowloris is closed with `policy-violation`.
+    pub stanza_timeout: Duration,
+    /// Stanzas per second one session may send on average (default 200; `None`: no limit).
+    /// Beyond it the server stops reading from that client until it is back under the rate.
+    pub stanza_rate: Option<usize>,
+    /// Stanzas a session may send at once above the rate (default 1000).
+    pub stanza_burst: usize,
+    /// Most concurrent connections from one IP address, or one IPv6 /64 (default 100; `None`:
+    /// no limit). Further connections are closed at once.
+    pub connections_per_ip: Option<usize>,
+    /// New connections per second from one IP address or IPv6 /64, on average, with bursts up
+    /// to `connections_per_ip` (default 10; `None`: no limit).
+    pub connect_rate_per_ip: Option<usize>,
+    /// Whether loopback addresses are exempt from the per-IP limits (default true).
+    pub loopback_exempt: bool,
 }
 
 /// What to do when a client binds a resource that is already bound (RFC 6120 §7.7.2.2).

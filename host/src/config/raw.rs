@@ -183,6 +183,12 @@ pub(crate) struct RawLimits {
     pub(crate) session_queue: i64,
     pub(crate) max_connections: i64,
     pub(crate) shutdown_grace: String,
+    pub(crate) stanza_timeout: String,
+    pub(crate) stanza_rate: i64,
+    pub(crate) stanza_burst: i64,
+    pub(crate) connections_per_ip: i64,
+    pub(crate) connect_rate_per_ip: i64,
+    pub(crate) loopback_exempt: bool,
 }
 
 impl Default for RawLimits {
@@ -198,6 +204,12 @@ impl Default for RawLimits {
             session_queue: default_session_queue(),
             max_connections: default_max_connections(),
             shutdown_grace: default_shutdown_grace(),
+            stanza_timeout: default_stanza_timeout(),
+            stanza_rate: default_stanza_rate(),
+            stanza_burst: default_stanza_burst(),
+            connections_per_ip: default_connections_per_ip(),
+            connect_rate_per_ip: default_connect_rate_per_ip(),
+            loopback_exempt: true,
         }
     }
 }
@@ -241,6 +253,31 @@ pub(crate) fn default_max_connections() -> i64 {
 
 pub(crate) fn default_shutdown_grace() -> String {
     "10s".to_owned()
+}
+
+/// A slowloris bound: a client gets this long to finish a stanza it started.
+pub(crate) fn default_stanza_timeout() -> String {
+    "60s".to_owned()
+}
+
+/// Stanzas per second per session: far above a person typing or a client syncing, far below a
+/// flood.
+pub(crate) fn default_stanza_rate() -> i64 {
+    200
+}
+
+pub(crate) fn default_stanza_burst() -> i64 {
+    1000
+}
+
+/// Concurrent connections per IP address (per /64 for IPv6): a household or an office behind
+/// one address fits; one host opening thousands does not.
+pub(crate) fn default_connections_per_ip() -> i64 {
+    100
+}
+
+pub(crate) fn default_connect_rate_per_ip() -> i64 {
+    10
 }
 
 /// `[sessions]`

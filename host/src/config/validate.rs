@@ -117,6 +117,12 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         session_queue: count("limits.session_queue", l.session_queue, 1)?,
         max_connections: count("limits.max_connections", l.max_connections, 1)?,
         shutdown_grace: duration("limits.shutdown_grace", &l.shutdown_grace)?,
+        stanza_timeout: duration("limits.stanza_timeout", &l.stanza_timeout)?,
+        stanza_rate: off_or_count("limits.stanza_rate", l.stanza_rate)?,
+        stanza_burst: count("limits.stanza_burst", l.stanza_burst, 1)?,
+        connections_per_ip: off_or_count("limits.connections_per_ip", l.connections_per_ip)?,
+        connect_rate_per_ip: off_or_count("limits.connect_rate_per_ip", l.connect_rate_per_ip)?,
+        loopback_exempt: l.loopback_exempt,
     };
 
     let sessions = SessionsConfig {
@@ -486,6 +492,18 @@ fn count(key: &str, value: i64, min: usize) -> Result<usize> {
     match usize::try_from(value) {
         Ok(v) if v >= min => Ok(v),
         _ => Err(ConfigError::invalid(key, format!("must be at least {min}"))),
+    }
+}
+
+/// A limit where 0 means "no limit" (`None`).
+fn off_or_count(key: &str, value: i64) -> Result<Option<usize>> {
+    match usize::try_from(value) {
+        Ok(0) => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(_) => Err(ConfigError::invalid(
+            key,
+            "must be 0 (no limit) or a positive number",
+        )),
     }
 }
 

@@ -20,6 +20,7 @@
 mod c2s;
 mod conn;
 mod error;
+pub(crate) mod ip_limit;
 mod negotiate;
 mod sasl;
 mod session;

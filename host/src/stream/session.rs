@@ -58,11 +58,31 @@ async fn serve(
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
     let mut ping_outstanding = false;
     let mut batch = Vec::with_capacity(1024);
+    let mut rate = limits
+        .stanza_rate
+        .map(|r| Bucket::new(r, limits.stanza_burst));
+    // When the stanza the client is sending started arriving (slowloris bound).
+    let mut stanza_started: Option<Instant> = None;
     loop {
-        // Handle every complete stanza already buffered before waiting again.
-        while let Some(ev) = conn.parser.next_event()? {
+        // Handle every complete stanza already buffered before waiting again, as far as the
+        // stanza rate allows; past it, stop reading until the bucket refills (the client's TCP
+        // window then pushes back: nothing is dropped).
+        let mut throttled_until = None;
+        loop {
+            if let Some(until) = rate.as_mut().and_then(Bucket::empty_until) {
+                throttled_until = Some(until);
+                break;
+            }
+            let Some(ev) = conn.parser.next_event()? else {
+                break;
+            };
             match ev {
-                Event::Stanza(el) => inbound(shared, conn, im, el).await?,
+                Event::Stanza(el) => {
+                    if let Some(bucket) = rate.as_mut() {
+                        bucket.take();
+                    }
+                    inbound(shared, conn, im, el).await?;
+                }
                 Event::StreamClose => return Err(ConnError::PeerClosed),
                 Event::StreamOpen(_) => {
                     return Err(ConnError::stream(
@@ -72,6 +92,14 @@ async fn serve(
                 }
             }
         }
+        // A throttled client cannot finish its stanza while we do not read: its clock restarts
+        // when reading does.
+        stanza_started = match stanza_started {
+            _ if throttled_until.is_some() || !conn.parser.mid_stanza() => None,
+            Some(t) => Some(t),
+            None => Some(Instant::now()),
+        };
+        let stanza_deadline = stanza_started.map(|t| t + limits.stanza_timeout);
         tokio::select! {
             biased;
             reason = control.closed() => {
@@ -80,7 +108,11 @@ async fn serve(
             () = shutdown.cancelled() => {
                 return Err(ConnError::stream("system-shutdown", "server shutting down"));
             }
-            read = conn.fill() => {
+            () = sleep_until(throttled_until.unwrap_or(idle_deadline)), if throttled_until.is_some() => {}
+            () = sleep_until(stanza_deadline.unwrap_or(idle_deadline)), if stanza_deadline.is_some() => {
+                return Err(ConnError::stream("policy-violation", "stanza not finished in time"));
+            }
+            read = conn.fill(), if throttled_until.is_none() => {
                 read?;
                 // Any data, whitespace keepalives included, proves the client is alive (RFC 6120 §4.6.1).
                 idle_deadline = Instant::now() + limits.idle_timeout;
@@ -120,6 +152,42 @@ async fn serve(
                 idle_deadline = Instant::now() + limits.ping_timeout;
             }
         }
+    }
+}
+
+/// A session's stanza allowance (`limits.stanza_rate`, `limits.stanza_burst`): a token bucket.
+struct Bucket {
+    tokens: f64,
+    refreshed: Instant,
+    per_second: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    // Precision is irrelevant for counts this size.
+    #[allow(clippy::cast_precision_loss)]
+    fn new(per_second: usize, burst: usize) -> Self {
+        Self {
+            tokens: burst as f64,
+            refreshed: Instant::now(),
+            per_second: per_second as f64,
+            burst: burst as f64,
+        }
+    }
+
+    /// `None` if a stanza may be taken now, else when one may.
+    fn empty_until(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refreshed).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        self.refreshed = now;
+        (self.tokens < 1.0).then(|| {
+            now + std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)
+        })
+    }
+
+    fn take(&mut self) {
+        self.tokens -= 1.0;
     }
 }
 

@@ -124,6 +124,13 @@ impl StreamParser {
         self.buf.len()
     }
 
+    /// Whether part of a stanza is buffered: after [`next_event`](Self::next_event) returned
+    /// `Ok(None)`, anything but whitespace (keepalives, RFC 6120 §4.6.1) is a stanza the peer
+    /// started and has not finished. What a slowloris timer watches.
+    pub fn mid_stanza(&self) -> bool {
+        self.buf.iter().any(|b| !b.is_ascii_whitespace())
+    }
+
     /// Stream restart (RFC 6120 §5.4.3.3 after STARTTLS, §6.4.6 after SASL success): expect a new
     /// stream header, optionally preceded by an XML declaration.
     ///
@@ -270,6 +277,22 @@ mod tests {
 
     fn parser() -> StreamParser {
         StreamParser::new(Limits::default())
+    }
+
+    #[test]
+    fn mid_stanza_tells_a_started_stanza_from_keepalives() {
+        let mut p = parser();
+        p.feed(HEADER.as_bytes());
+        assert!(matches!(p.next_event(), Ok(Some(Event::StreamOpen(_)))));
+        p.feed(b" \n\t ");
+        assert!(matches!(p.next_event(), Ok(None)));
+        assert!(!p.mid_stanza(), "whitespace keepalives are not a stanza");
+        p.feed(b"<message><bo");
+        assert!(matches!(p.next_event(), Ok(None)));
+        assert!(p.mid_stanza());
+        p.feed(b"dy>hi</body></message>");
+        assert!(matches!(p.next_event(), Ok(Some(Event::Stanza(_)))));
+        assert!(!p.mid_stanza());
     }
 
     /// Feeds `chunks` one by one, draining events after each.
