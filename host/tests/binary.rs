@@ -4,7 +4,8 @@
 //!
 //! Above all it checks the privacy promise: at the most verbose log level, neither the message
 //! body nor any password reaches the log. A second test runs the process with a low
-//! file-descriptor limit and floods it with connections: it must stay up and serve again.
+//! file-descriptor limit and floods it with connections: it must stay up and serve again. A
+//! third kills it (`kill -9`) right after a flood to an offline account: nothing taken is lost.
 //!
 //! The client here is deliberately small (our own `tessera-sasl` client and `tessera-xml` parser
 //! over tokio-rustls): third-party clients are exercised by the `tessera-tests` crate; this test is
@@ -307,28 +308,34 @@ async fn binary_serves_reloads_and_shuts_down_without_logging_content() -> anyho
     Ok(())
 }
 
+/// A fresh CA and certificate in `dir`, and a config there: `data_dir`, the certificate, SCRAM at
+/// 4096 iterations, then `rest` (listeners, limits, plugins, logging). Returns the CA and the
+/// config's path.
+fn setup(dir: &Path, rest: &str) -> anyhow::Result<(CertificateDer<'static>, std::path::PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ca = issue(&cert, &key)?;
+    let config = dir.join("tessera.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n[tls]\ncert = {cert:?}\nkey = {key:?}\n\
+             [sasl]\nscram_iterations = 4096\n{rest}",
+            data = dir.join("data"),
+        ),
+    )?;
+    Ok((ca, config))
+}
+
 /// Issue 5, hardening: running out of file descriptors does not stop the accept loop. The
 /// server runs with a limit of 128 and is sent 200 connections (it holds ~40 itself): accepts fail
 /// (`EMFILE`) and are logged, the process stays up, and once the connections go a client logs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_file_descriptors_does_not_stop_the_server() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let ca = issue(&cert, &key)?;
-    let config = dir.path().join("tessera.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {data:?}\n\
-             [listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n\
-             [tls]\ncert = {cert:?}\nkey = {key:?}\n\
-             [sasl]\nscram_iterations = 4096\n\
-             [http]\nlisten = []\n\
-             [limits]\nmax_connections = 10000\n\
-             [plugins]\n\
-             [logging]\nlevel = \"info\"\n",
-            data = dir.path().join("data"),
-        ),
+    let (ca, config) = setup(
+        dir.path(),
+        "[listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n[http]\nlisten = []\n\
+         [limits]\nmax_connections = 10000\n[plugins]\n[logging]\nlevel = \"info\"\n",
     )?;
     add_user(&config, "alice", ALICE_PW).await?;
     let mut server = Server::start_with_fd_limit(&config, Some(128)).await?;
@@ -355,5 +362,60 @@ async fn running_out_of_file_descriptors_does_not_stop_the_server() -> anyhow::R
         }
     }
     assert!(server.child.try_wait()?.is_none(), "still running");
+    Ok(())
+}
+
+/// Issue 5, hardening: `kill -9` during a flood loses no message the server had taken. Alice
+/// floods bob, who is offline, so every message goes to the offline plugin's queue (a
+/// write-behind archive); a ping after the flood is the acknowledgement (stanzas are handled in
+/// order, RFC 6120 §10.1). The server is killed the moment the ping is answered, restarted, and
+/// bob must get every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_message_the_offline_store_took() -> anyhow::Result<()> {
+    const N: usize = 300;
+    let dir = tempfile::tempdir()?;
+    // The built-in defaults (offline among them); no stanza rate limit, so the flood is one.
+    let (ca, config) = setup(
+        dir.path(),
+        "[listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_direct_tls = []\n[http]\nlisten = []\n\
+         [limits]\nstanza_rate = 0\n[logging]\nlevel = \"info\"\n",
+    )?;
+    add_user(&config, "alice", ALICE_PW).await?;
+    add_user(&config, "bob", BOB_PW).await?;
+
+    let mut server = Server::start(&config).await?;
+    let addr = addr_field(&server.wait_for("server started").await?, "c2s")?;
+    let (mut alice, _) = login(addr, tls_config(&ca), "alice", ALICE_PW).await?;
+    let flood: String = (0..N)
+        .map(|i| format!("<message to='bob@localhost' type='chat'><body>m{i}.</body></message>"))
+        .collect();
+    alice.send(&flood).await?;
+    alice
+        .send("<iq type='get' id='barrier' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await?;
+    let answer = alice.next_named("iq").await?;
+    assert_eq!(answer.attr("id"), Some("barrier"));
+    server.signal("-KILL")?;
+    let _ = tokio::time::timeout(TIMEOUT, server.child.wait()).await?;
+
+    let mut server = Server::start(&config).await?;
+    let addr = addr_field(&server.wait_for("server started").await?, "c2s")?;
+    let (mut bob, _) = login(addr, tls_config(&ca), "bob", BOB_PW).await?;
+    bob.send("<presence/>").await?;
+    let mut got = std::collections::BTreeSet::new();
+    while got.len() < N {
+        let el = bob
+            .next()
+            .await
+            .with_context(|| format!("only {} of {N} messages after the restart", got.len()))?;
+        if el.name() == "message"
+            && let Some(body) = el.get_child("body", "jabber:client")
+        {
+            got.insert(body.text());
+        }
+    }
+    for i in 0..N {
+        assert!(got.contains(&format!("m{i}.")), "message {i} lost");
+    }
     Ok(())
 }

@@ -445,7 +445,7 @@ impl archive::Host for HostState {
         };
         // Write-behind: the id comes back at once; the category's `max_items` is applied by
         // the archive writer when it commits (`storage::plugin_data::writer`).
-        Ok(shared
+        let id = shared
             .storage
             .archive_append_capped(
                 &self.plugin.name,
@@ -457,8 +457,11 @@ impl archive::Host for HostState {
                 &data,
                 data::now_ms(),
             )
-            .await
-            .map_err(|e| self.data_error(&e)))
+            .await;
+        if id.is_ok() {
+            self.appended = Some(shared.storage.archive_mark());
+        }
+        Ok(id.map_err(|e| self.data_error(&e)))
     }
 
     async fn query(

@@ -233,6 +233,16 @@ pub(super) async fn call(
     ctx: &StanzaContext,
     stanza: &super::bindings::tessera::plugin::types::Stanza,
 ) -> Result<Verdict, Failure> {
+    call_tracked(plugin, ctx, stanza).await.map(|(v, _)| v)
+}
+
+/// [`call`], also returning the archive mark after the call's last `archive.append`, if it made
+/// any.
+async fn call_tracked(
+    plugin: &LoadedPlugin,
+    ctx: &StanzaContext,
+    stanza: &super::bindings::tessera::plugin::types::Stanza,
+) -> Result<(Verdict, Option<u64>), Failure> {
     let mut lease = plugin.acquire().await?;
     let instance = &mut lease.instance;
     let result = instance
@@ -240,7 +250,10 @@ pub(super) async fn call(
         .tessera_plugin_handler()
         .call_on_stanza(&mut instance.store, ctx, stanza)
         .await;
-    plugin.finish(lease, "on-stanza", result)
+    let appended = instance.store.data().appended;
+    plugin
+        .finish(lease, "on-stanza", result)
+        .map(|v| (v, appended))
 }
 
 /// cmds: calls `on-command` on one plugin.
@@ -339,19 +352,29 @@ pub(crate) async fn run_hook(
         }
         let plugin = &reg.plugins[sub.plugin];
         let record = wit.get_or_insert_with(|| wire::to_wit(&stanza, kind));
-        match call(plugin, &ctx, record).await {
-            Ok(Verdict::Pass) => {}
-            Ok(Verdict::Handled | Verdict::Drop) => return Flow::Stop,
+        match call_tracked(plugin, &ctx, record).await {
+            Ok((Verdict::Pass, _)) => {}
+            // `handled`: the stanza is the plugin's now (an offline queue, say), and may exist
+            // only in what it wrote. Archive appends are write-behind, so wait for those of
+            // this call to be committed before the stanza counts as handled: a server killed
+            // right after loses nothing it had taken (issue 5, "kill -9 … loses no message").
+            Ok((Verdict::Handled, appended)) => {
+                if let Some(mark) = appended {
+                    shared.storage.archive_committed(mark).await;
+                }
+                return Flow::Stop;
+            }
+            Ok((Verdict::Drop, _)) => return Flow::Stop,
             // The chain goes on with the new stanza (Prosody's hooks work the same way: MAM
             // adds its stanza-id, and carbons, push and filters after it see the stanza as it
             // will be delivered).
-            Ok(Verdict::Replace(xml)) => {
+            Ok((Verdict::Replace(xml), _)) => {
                 if let Some(new) = replacement(shared, plugin, &stanza, &xml) {
                     stanza = new;
                     wit = None;
                 }
             }
-            Ok(Verdict::Error(e)) => {
+            Ok((Verdict::Error(e), _)) => {
                 answer(shared, stanza, error_element(&e));
                 return Flow::Stop;
             }

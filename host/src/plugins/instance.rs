@@ -103,6 +103,9 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<PluginCtx>,
     /// The current call's deadline; checked at every epoch tick, moved on by host waits.
     deadline: Arc<CallDeadline>,
+    /// The archive mark after the current call's last `archive.append` (`None`: it made none),
+    /// so that a stanza the plugin takes over waits for its writes (`dispatch::run_hook`).
+    pub(crate) appended: Option<u64>,
 }
 
 impl HostState {
@@ -126,6 +129,7 @@ impl HostState {
             },
             plugin,
             deadline: CallDeadline::new(),
+            appended: None,
         }
     }
 }
@@ -245,6 +249,7 @@ impl HostState {
 pub(crate) fn arm(store: &mut Store<HostState>, timeout: Duration) {
     store.data().deadline.arm(timeout);
     store.data_mut().limiter.hit = false;
+    store.data_mut().appended = None;
     store.set_epoch_deadline(1);
 }
 

@@ -195,6 +195,23 @@ impl Storage {
         self.archive.flushed().await;
     }
 
+    /// A mark covering every archive append queued so far, for
+    /// [`archive_committed`](Self::archive_committed).
+    pub fn archive_mark(&self) -> u64 {
+        self.archive.queued_upto()
+    }
+
+    /// Waits until every archive append up to `mark` ([`archive_mark`](Self::archive_mark)) is
+    /// committed: what makes a write-behind append durable when a caller needs it to be (a
+    /// message a plugin took over, see `plugins::dispatch`). A batch that fails is retried, so
+    /// this waits through a database outage.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: it only waits.
+    pub async fn archive_committed(&self, mark: u64) {
+        self.archive.committed_upto(mark).await;
+    }
+
     /// Archive appends queued or being written.
     pub fn archive_pending(&self) -> usize {
         self.archive.pending()

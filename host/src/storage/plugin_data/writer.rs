@@ -263,6 +263,12 @@ impl Writer {
         let _ = rx.wait_for(|&done| done >= seq).await;
     }
 
+    /// The sequence number of the latest entry queued: [`committed_upto`](Self::committed_upto)
+    /// with it waits for everything appended so far.
+    pub(in crate::storage) fn queued_upto(&self) -> u64 {
+        self.state().seq
+    }
+
     /// Entries queued or in flight.
     pub(in crate::storage) fn pending(&self) -> usize {
         MAX_PENDING.saturating_sub(self.space.available_permits())
