@@ -97,7 +97,8 @@ impl StreamParser {
     /// A parser waiting for a stream header.
     pub fn new(limits: Limits) -> Self {
         StreamParser {
-            buf: BytesMut::with_capacity(4096),
+            // Allocated by the first read: a parser waiting for its peer holds nothing.
+            buf: BytesMut::new(),
             framer: Framer::new(),
             limits,
             phase: Phase::Header { decl_seen: false },
