@@ -2,7 +2,7 @@
 //!
 //! A SCRAM client spends `i` HMAC rounds per login deriving `SaltedPassword` from the password
 //! and the account's salt. On two cores shared with the server under test, that client-side cost
-//! would be measured as if it were the server's. RFC 5802 §5.1 lets a client store
+//! would be measured as if it were the server's. RFC 5802 §3 lets a client store
 //! `SaltedPassword` (or the keys derived from it) for a given salt and iteration count, as real
 //! clients do, so [`ScramCache`] derives it once per (account, hash, salt, iterations) and the
 //! login rate measures what the server does. The server cannot tell the difference: every login
