@@ -18,6 +18,7 @@
 //! - `roster`: roster versioning, pre-approval, probes and directed presence, message routing by
 //!   priority and bounces (RFC 6121 §2.6, §3.4, §4, §8.5).
 //! - `load`: the load generator (`tessera_tests::load`) measures a small, rate-limited run.
+//! - `loadgen`: its login paths (held sessions, login rate) used by the issue-5 comparison.
 //! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
 //!   tokio-xmpp and slixmpp.
 //! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
@@ -30,6 +31,7 @@ mod carbons;
 mod hardening;
 mod im;
 mod load;
+mod loadgen;
 mod mam;
 mod offline;
 mod plugins;

@@ -9,7 +9,13 @@
 //! Everything is bounded: a run lasts `warmup + duration` and every wait has a timeout.
 //!
 //! Used by the benchmarks in `tests/benches/` (issue 4: throughput with and without the MAM and
-//! offline plugins) and by the side-by-side comparison with other servers (issue 5).
+//! offline plugins) and by the side-by-side comparison with other servers (issue 5, through the
+//! `loadgen` binary, `tests/src/bin/loadgen.rs`).
+//!
+//! - [`login`]: idle sessions held at once ([`sessions`]) and full logins per second
+//!   ([`login_rate`]), over registered [`Accounts`].
+//! - [`scram`]: the SCRAM client they log in with, caching salted passwords ([`ScramCache`]) so
+//!   the client's PBKDF2 does not count against the server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +31,12 @@ use tokio_rustls::client::TlsStream;
 
 use crate::RawConn;
 use crate::raw::closes_element;
+
+pub mod login;
+pub mod scram;
+
+pub use login::{Accounts, Held, Logins, login_rate, sessions, warm};
+pub use scram::{Hash, ScramCache};
 
 /// A server to load: its STARTTLS address, its domain and a TLS config that trusts it.
 #[derive(Clone)]
