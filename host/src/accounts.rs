@@ -39,9 +39,25 @@ pub enum AccountError {
 /// # Errors
 /// [`AccountError::InvalidUsername`] when nodeprep rejects it.
 pub fn normalize_username(username: &str) -> Result<String, AccountError> {
-    jid::NodePart::new(username.trim())
-        .map(|n| n.to_string())
-        .map_err(|e| AccountError::InvalidUsername(e.to_string()))
+    let nodeprep = |name: &str| {
+        jid::NodePart::new(name)
+            .map(|n| n.to_string())
+            .map_err(|e| AccountError::InvalidUsername(e.to_string()))
+    };
+    // Nodeprep case-folds before NFKC, so one pass can leave capitals (`\u{32CC}` becomes
+    // `Hg`) and name an account no JID reaches, since every parse of `Hg@domain` gives `hg`.
+    // Repeat until stable (found by the `jid` fuzz target, issue 5).
+    let mut name = nodeprep(username.trim())?;
+    for _ in 0..3 {
+        let again = nodeprep(&name)?;
+        if again == name {
+            return Ok(name);
+        }
+        name = again;
+    }
+    Err(AccountError::InvalidUsername(
+        "nodeprep does not settle".to_owned(),
+    ))
 }
 
 /// Derives SCRAM keys for both hashes on a blocking thread: PBKDF2 must not stall async workers.
@@ -156,4 +172,19 @@ pub(crate) async fn remove_live(shared: &Shared, user: &BareJid) -> Result<bool,
 /// Storage failure.
 pub async fn list(storage: &Storage) -> Result<Vec<AccountInfo>, AccountError> {
     Ok(storage.list_accounts().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 5, `jid` fuzz target: U+32CC SQUARE HG nodepreps to `Hg`, and `Hg` to `hg`.
+    #[test]
+    fn r5_fuzz_username_normalisation_is_a_fixpoint() {
+        let name = normalize_username("\u{32CC}").expect("valid username");
+        assert_eq!(name, "hg");
+        assert_eq!(normalize_username(&name).expect("valid username"), name);
+        let account: BareJid = format!("{name}@localhost").parse().expect("jid");
+        assert_eq!(account.node().map(jid::NodeRef::as_str), Some("hg"));
+    }
 }

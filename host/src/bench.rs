@@ -32,3 +32,50 @@ pub fn incoming_subscribed(server: &Server, message: &Element) -> bool {
 pub fn stanza_record(recipient: &jid::BareJid, message: &Element) -> usize {
     plugins::bench_record(recipient, message)
 }
+
+/// What [`route_client_stanza`] decided.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Routed {
+    /// The stream is closed with this RFC 6120 §4.9.3 condition.
+    StreamError(&'static str),
+    /// The legacy session request, answered by the stream layer with this reply.
+    SessionReply(String),
+    /// The `to` is not a JID: the sender gets this `jid-malformed` reply (RFC 6120 §8.3.3.8), or
+    /// nothing if the stanza was an error itself.
+    JidMalformed(Option<Element>),
+    /// Handed on to message, presence or IQ handling.
+    Routed {
+        /// The stanza as stamped (`from` = the sender).
+        stanza: Element,
+        /// Where it goes: `im::stanza::Dest` in its `Debug` form.
+        dest: String,
+    },
+}
+
+/// What the server does with one element a bound client `sender` sent, before any hook, storage
+/// or I/O: the stream layer's checks and `from` stamp (`stream::check_inbound`), then the `to`
+/// parse and destination classification `im::handle_stanza` starts with. For the
+/// `stanza_routing` fuzz target; pure, no server needed.
+pub fn route_client_stanza(
+    stanza: Element,
+    sender: &jid::FullJid,
+    domain: &jid::BareJid,
+) -> Routed {
+    use crate::im::error::{Condition, error_reply};
+    use crate::im::stanza::{Dest, parse_to};
+    use crate::stream::{Inbound, check_inbound};
+
+    let stanza = match check_inbound(stanza, sender, domain.as_str()) {
+        Ok(Inbound::Stanza(stanza)) => stanza,
+        Ok(Inbound::SessionReply(reply)) => return Routed::SessionReply(reply),
+        Err(e) => return Routed::StreamError(e.condition().unwrap_or("internal-server-error")),
+    };
+    match parse_to(&stanza) {
+        Ok(to) => Routed::Routed {
+            dest: format!("{:?}", Dest::classify(to.as_ref(), domain)),
+            stanza,
+        },
+        Err(()) => Routed::JidMalformed(error_reply(stanza, Condition::JidMalformed)),
+    }
+}

@@ -80,8 +80,35 @@ impl Dest {
 pub(crate) fn parse_to(stanza: &Element) -> Result<Option<Jid>, ()> {
     match stanza.attr("to") {
         None => Ok(None),
-        Some(s) => Jid::new(s).map(Some).map_err(|_| ()),
+        Some(s) => parse_jid(s).map(Some).ok_or(()),
     }
+}
+
+/// Parses a JID a peer sent as RFC 7622 asks, where jid 0.12.3 does not (both found by the `jid`
+/// fuzz target, issue 5):
+/// - §3.2: a domainpart's final dot is stripped before the JID is used for routing or
+///   comparison. The crate strips it from the domain but keeps it in the string, so every later
+///   part is off by one (`u@b./r` gets resource `/r`). We strip it first; a second final dot
+///   leaves an empty label, which is invalid.
+/// - Its nodeprep/nameprep case-fold before NFKC, so one pass can leave capitals
+///   (`\u{32CC}@b`, SQUARE HG, becomes `Hg@b`, which parses again as `hg@b`). We parse until
+///   the result is stable, so one address compares equal to itself.
+pub(crate) fn parse_jid(s: &str) -> Option<Jid> {
+    let domain_end = s.find('/').unwrap_or(s.len());
+    let mut jid = match s[..domain_end].strip_suffix('.') {
+        None => Jid::new(s).ok()?,
+        Some(head) if head.ends_with('.') => return None,
+        Some(head) => Jid::new(&format!("{head}{}", &s[domain_end..])).ok()?,
+    };
+    // Each round only folds what NFKC produced; two settle every input the fuzzer found.
+    for _ in 0..3 {
+        let again = Jid::new(jid.as_str()).ok()?;
+        if again == jid {
+            return Some(jid);
+        }
+        jid = again;
+    }
+    None
 }
 
 /// The localpart of a bare JID on our domain, i.e. the account name.
@@ -194,6 +221,39 @@ mod tests {
             .parse()
             .expect("xml");
         assert_eq!(parse_to(&bad), Err(()));
+    }
+
+    /// Issue 5, `jid` fuzz target: jid 0.12.3 kept a stripped root dot in the JID's string.
+    #[test]
+    fn r5_fuzz_root_dot_is_stripped() {
+        let domain: BareJid = "localhost".parse().expect("domain");
+        assert_eq!(parse_jid("a.168./x"), Some(jid("a.168/x")));
+        let to = parse_jid("u@localhost./r").expect("valid with the root dot");
+        assert_eq!(to.resource().map(jid::ResourceRef::as_str), Some("r"));
+        assert_eq!(
+            Dest::classify(Some(&to), &domain),
+            Dest::LocalFull("u@localhost/r".parse().expect("jid"))
+        );
+        assert_eq!(parse_jid("u@localhost."), Some(jid("u@localhost")));
+        assert_eq!(parse_jid("u@localhost../r"), None);
+    }
+
+    /// Issue 5, `jid` fuzz target: one nameprep/nodeprep pass is not always a fixpoint.
+    #[test]
+    fn r5_fuzz_normalisation_is_a_fixpoint() {
+        assert_eq!(
+            parse_jid("\u{A7F3}oo(oc+lh"),
+            Some(jid("foo(oc+lh")),
+            "domainpart"
+        );
+        assert_eq!(
+            parse_jid("\u{32CC}@localhost"),
+            Some(jid("hg@localhost")),
+            "localpart"
+        );
+        // U+1806 MONGOLIAN TODO SOFT HYPHEN: nameprep maps it to nothing, leaving no domain.
+        assert_eq!(parse_jid("\u{1806}"), None);
+        assert_eq!(parse_jid("u@\u{1806}/r"), None);
     }
 
     #[test]

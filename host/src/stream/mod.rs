@@ -28,6 +28,8 @@ pub(crate) mod throttle;
 mod transport;
 
 pub(crate) use c2s::serve;
+// bench: the `stanza_routing` fuzz target's entry point (`crate::bench::route_client_stanza`).
+pub(crate) use session::{Inbound, check_inbound};
 
 /// Escapes text for an XML attribute value or text node (the five predefined entities).
 pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use jid::FullJid;
 use minidom::Element;
 use tessera_xml::Event;
 use tokio::sync::mpsc;
@@ -196,10 +197,40 @@ async fn inbound(
     shared: &Shared,
     conn: &mut Conn,
     im: &mut ImSession,
-    mut el: Element,
+    el: Element,
 ) -> Result<(), ConnError> {
+    tracing::trace!(stanza = el.name(), "received");
+    match check_inbound(el, &im.jid, shared.domain.as_str())? {
+        Inbound::SessionReply(reply) => conn.write(reply.as_bytes()).await,
+        Inbound::Stanza(el) => {
+            if let Err(e) = im::handle_stanza(shared, im, el).await {
+                tracing::error!(error = %e, "storage failure while handling a stanza");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What the stream layer makes of one element a bound client sent, before IM sees it.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// The legacy session request (RFC 3921 §3), answered here with this reply.
+    SessionReply(String),
+    /// A stanza for IM, `from` stamped with the session's full JID (RFC 6120 §8.1.2.1).
+    Stanza(Element),
+}
+
+/// The stream layer's checks on one element from a bound client (`jid` on our `domain`). Pure, so
+/// the `stanza_routing` fuzz target (through `crate::bench`) runs exactly this.
+///
+/// # Errors
+/// `unsupported-stanza-type` for anything but `message`, `presence` and `iq` in `jabber:client`.
+pub(crate) fn check_inbound(
+    mut el: Element,
+    jid: &FullJid,
+    domain: &str,
+) -> Result<Inbound, ConnError> {
     let name = el.name();
-    tracing::trace!(stanza = name, "received");
     if el.ns() != ns::JABBER_CLIENT || !matches!(name, "message" | "presence" | "iq") {
         // RFC 6120 §4.9.3.? / §8: only the three stanza kinds exist on a bound stream.
         return Err(ConnError::stream("unsupported-stanza-type", "not a stanza"));
@@ -208,23 +239,19 @@ async fn inbound(
     if name == "iq"
         && el.attr("type") == Some("set")
         && el.get_child("session", ns::SESSION).is_some()
-        && el.attr("to").is_none_or(|to| to == shared.domain.as_str())
+        && el.attr("to").is_none_or(|to| to == domain)
     {
-        let reply = format!(
+        return Ok(Inbound::SessionReply(format!(
             "<iq type='result' id='{}' from='{}'/>",
             escape(el.attr("id").unwrap_or("")),
-            escape(shared.domain.as_str())
-        );
-        return conn.write(reply.as_bytes()).await;
+            escape(domain)
+        )));
     }
     // RFC 6120 §8.1.2.1: the server stamps the full JID of the sender, whatever the client said.
     el.attrs_mut()
         .remove(&minidom::rxml::Namespace::NONE, "from");
-    stamp_from(&mut el, &im.jid.to_string());
-    if let Err(e) = im::handle_stanza(shared, im, el).await {
-        tracing::error!(error = %e, "storage failure while handling a stanza");
-    }
-    Ok(())
+    stamp_from(&mut el, &jid.to_string());
+    Ok(Inbound::Stanza(el))
 }
 
 fn stamp_from(el: &mut Element, from: &str) {
