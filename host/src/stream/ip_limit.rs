@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::bucket::Bucket;
 use crate::config::LimitsConfig;
 
 /// Addresses tracked at once.
@@ -56,15 +57,15 @@ impl Refused {
 
 struct Entry {
     active: usize,
-    tokens: f64,
-    refreshed: Instant,
+    /// New connections (absent without a connect rate).
+    bucket: Option<Bucket>,
 }
 
 /// The limits and their table; one per server.
 pub(crate) struct IpLimits {
     max_active: Option<usize>,
-    /// Tokens per second, and the bucket's size.
-    rate: Option<(f64, f64)>,
+    /// New connections per second, and the burst.
+    rate: Option<(usize, usize)>,
     loopback_exempt: bool,
     table: Mutex<HashMap<IpKey, Entry>>,
 }
@@ -96,12 +97,9 @@ impl Drop for IpSlot {
 
 impl IpLimits {
     pub(crate) fn new(limits: &LimitsConfig) -> Self {
-        // Precision is irrelevant for counts this size.
-        #[allow(clippy::cast_precision_loss)]
-        let rate = limits.connect_rate_per_ip.map(|r| {
-            let burst = limits.connections_per_ip.unwrap_or(r).max(1);
-            (r as f64, burst as f64)
-        });
+        let rate = limits
+            .connect_rate_per_ip
+            .map(|r| (r, limits.connections_per_ip.unwrap_or(r).max(1)));
         Self {
             max_active: limits.connections_per_ip,
             rate,
@@ -128,29 +126,21 @@ impl IpLimits {
         let now = Instant::now();
         let mut table = self.table();
         if table.len() >= MAX_TRACKED && !table.contains_key(&key) {
-            let rate = self.rate;
-            table.retain(|_, e| e.active > 0 || !full(e, rate, now));
+            table.retain(|_, e| e.active > 0 || e.bucket.is_some_and(|b| !b.is_full(now)));
             if table.len() >= MAX_TRACKED {
                 return Ok(None);
             }
         }
-        let burst = self.rate.map_or(0.0, |(_, b)| b);
-        let entry = table.entry(key).or_insert(Entry {
+        let rate = self.rate;
+        let entry = table.entry(key).or_insert_with(|| Entry {
             active: 0,
-            tokens: burst,
-            refreshed: now,
+            bucket: rate.map(|(per_second, burst)| Bucket::new(per_second, burst, now)),
         });
         if self.max_active.is_some_and(|max| entry.active >= max) {
             return Err(Refused::TooMany);
         }
-        if let Some((per_second, burst)) = self.rate {
-            let elapsed = now.duration_since(entry.refreshed).as_secs_f64();
-            entry.tokens = (entry.tokens + elapsed * per_second).min(burst);
-            entry.refreshed = now;
-            if entry.tokens < 1.0 {
-                return Err(Refused::TooFast);
-            }
-            entry.tokens -= 1.0;
+        if entry.bucket.as_mut().is_some_and(|b| !b.try_take(now)) {
+            return Err(Refused::TooFast);
         }
         entry.active += 1;
         Ok(Some(IpSlot {
@@ -158,13 +148,6 @@ impl IpLimits {
             key,
         }))
     }
-}
-
-/// Whether an entry's bucket has refilled (so forgetting it changes nothing).
-fn full(e: &Entry, rate: Option<(f64, f64)>, now: Instant) -> bool {
-    rate.is_none_or(|(per_second, burst)| {
-        e.tokens + now.duration_since(e.refreshed).as_secs_f64() * per_second >= burst
-    })
 }
 
 #[cfg(test)]
@@ -180,8 +163,7 @@ mod tests {
     fn limits(per_ip: usize, rate: usize) -> Arc<IpLimits> {
         Arc::new(IpLimits {
             max_active: (per_ip > 0).then_some(per_ip),
-            #[allow(clippy::cast_precision_loss)]
-            rate: (rate > 0).then_some((rate as f64, per_ip.max(1) as f64)),
+            rate: (rate > 0).then_some((rate, per_ip.max(1))),
             loopback_exempt: true,
             table: Mutex::default(),
         })

@@ -17,6 +17,7 @@
 //! - `session`: the bound session loop: inbound stanzas, queued outbound stanzas, idle pings.
 //! - `c2s`: the per-connection entry point tying these together.
 
+mod bucket;
 mod c2s;
 mod conn;
 mod error;

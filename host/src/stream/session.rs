@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::bucket::Bucket;
 use super::conn::Conn;
 use super::error::ConnError;
 use super::escape;
@@ -59,9 +60,10 @@ async fn serve(
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
     let mut ping_outstanding = false;
     let mut batch = Vec::with_capacity(1024);
+    // The session's stanza allowance (`limits.stanza_rate`, `limits.stanza_burst`).
     let mut rate = limits
         .stanza_rate
-        .map(|r| Bucket::new(r, limits.stanza_burst));
+        .map(|r| Bucket::new(r, limits.stanza_burst, std::time::Instant::now()));
     // When the stanza the client is sending started arriving (slowloris bound).
     let mut stanza_started: Option<Instant> = None;
     loop {
@@ -69,9 +71,14 @@ async fn serve(
         // stanza rate allows; past it, stop reading until the bucket refills (the client's TCP
         // window then pushes back: nothing is dropped).
         let mut throttled_until = None;
+        // Whether a stanza completed (so a partial one after it is a new one).
+        let mut completed = false;
         loop {
-            if let Some(until) = rate.as_mut().and_then(Bucket::empty_until) {
-                throttled_until = Some(until);
+            if let Some(wait) = rate
+                .as_mut()
+                .and_then(|b| b.empty_for(std::time::Instant::now()))
+            {
+                throttled_until = Some(Instant::now() + wait);
                 break;
             }
             let Some(ev) = conn.parser.next_event()? else {
@@ -82,6 +89,7 @@ async fn serve(
                     if let Some(bucket) = rate.as_mut() {
                         bucket.take();
                     }
+                    completed = true;
                     inbound(shared, conn, im, el).await?;
                 }
                 Event::StreamClose => return Err(ConnError::PeerClosed),
@@ -94,11 +102,13 @@ async fn serve(
             }
         }
         // A throttled client cannot finish its stanza while we do not read: its clock restarts
-        // when reading does.
+        // when reading does. A stanza still arriving with none completed is the same one (the
+        // buffer only grew): no need to scan it again.
         stanza_started = match stanza_started {
-            _ if throttled_until.is_some() || !conn.parser.mid_stanza() => None,
-            Some(t) => Some(t),
-            None => Some(Instant::now()),
+            _ if throttled_until.is_some() => None,
+            Some(t) if !completed => Some(t),
+            _ if conn.parser.mid_stanza() => Some(Instant::now()),
+            _ => None,
         };
         let stanza_deadline = stanza_started.map(|t| t + limits.stanza_timeout);
         tokio::select! {
@@ -153,42 +163,6 @@ async fn serve(
                 idle_deadline = Instant::now() + limits.ping_timeout;
             }
         }
-    }
-}
-
-/// A session's stanza allowance (`limits.stanza_rate`, `limits.stanza_burst`): a token bucket.
-struct Bucket {
-    tokens: f64,
-    refreshed: Instant,
-    per_second: f64,
-    burst: f64,
-}
-
-impl Bucket {
-    // Precision is irrelevant for counts this size.
-    #[allow(clippy::cast_precision_loss)]
-    fn new(per_second: usize, burst: usize) -> Self {
-        Self {
-            tokens: burst as f64,
-            refreshed: Instant::now(),
-            per_second: per_second as f64,
-            burst: burst as f64,
-        }
-    }
-
-    /// `None` if a stanza may be taken now, else when one may.
-    fn empty_until(&mut self) -> Option<Instant> {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.refreshed).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        self.refreshed = now;
-        (self.tokens < 1.0).then(|| {
-            now + std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)
-        })
-    }
-
-    fn take(&mut self) {
-        self.tokens -= 1.0;
     }
 }
 
