@@ -87,20 +87,21 @@ fn incoming_hook(bencher: Bencher<'_, '_>, plugins: usize) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = server_with_passes(&rt, dir.path(), plugins);
+    bench_incoming(bencher, &rt, &server);
+}
+
+/// Runs the `incoming` hook for bob over [`chat_message`], after a warm-up in which every pooled
+/// instance comes to exist and runs once.
+fn bench_incoming(bencher: Bencher<'_, '_>, rt: &tokio::runtime::Runtime, server: &Server) {
     let bob: jid::BareJid = "bob@localhost".parse().expect("jid");
     let message = chat_message();
-    // Warm: every pooled instance exists and has run once.
     for _ in 0..16 {
-        assert!(rt.block_on(tessera::bench::incoming_hook(
-            &server,
-            &bob,
-            message.clone()
-        )));
+        assert!(rt.block_on(tessera::bench::incoming_hook(server, &bob, message.clone())));
     }
     bencher
         .with_inputs(|| message.clone())
         .bench_local_values(|m| {
-            black_box(rt.block_on(tessera::bench::incoming_hook(&server, &bob, m)))
+            black_box(rt.block_on(tessera::bench::incoming_hook(server, &bob, m)))
         });
 }
 
@@ -121,20 +122,7 @@ fn mam_incoming(bencher: Bencher<'_, '_>, default: &str) {
     );
     let config = config(dir.path(), &plugins).expect("config");
     let server = rt.block_on(Server::bind(config)).expect("server binds");
-    let bob: jid::BareJid = "bob@localhost".parse().expect("jid");
-    let message = chat_message();
-    for _ in 0..16 {
-        assert!(rt.block_on(tessera::bench::incoming_hook(
-            &server,
-            &bob,
-            message.clone()
-        )));
-    }
-    bencher
-        .with_inputs(|| message.clone())
-        .bench_local_values(|m| {
-            black_box(rt.block_on(tessera::bench::incoming_hook(&server, &bob, m)))
-        });
+    bench_incoming(bencher, &rt, &server);
 }
 
 /// `Server::bind` with every built-in plugin loaded (compiled code from the cache, warmed by a

@@ -75,8 +75,14 @@ impl Session {
     /// # Errors
     /// Any step fails or times out.
     pub async fn login(target: &Target, user: &str, password: &str) -> anyhow::Result<Self> {
-        let (mut conn, jid) =
+        let (conn, jid) =
             RawConn::login(target.addr, target.tls.clone(), user, password, "load").await?;
+        Self::available(conn, jid).await
+    }
+
+    /// The rest of a client's login on a bound connection: roster get, initial presence (RFC
+    /// 6121 §2.1.3, §4.2); then the connection is split into a session.
+    pub(crate) async fn available(mut conn: RawConn, jid: String) -> anyhow::Result<Self> {
         conn.send("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
             .await?;
         conn.read_until("roster result", |t| {

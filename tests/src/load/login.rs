@@ -17,7 +17,6 @@ use tokio::task::JoinSet;
 use super::scram::{self, Hash, ScramCache};
 use super::{Latency, Session, Target};
 use crate::RawConn;
-use crate::raw::closes_element;
 
 /// The accounts a run logs in as.
 #[derive(Debug, Clone)]
@@ -58,21 +57,7 @@ impl Session {
         let iterations = scram::authenticate(&mut conn, hash, user, password, cache).await?;
         conn.open_stream().await?;
         let jid = conn.bind(resource).await?;
-        conn.send("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
-            .await?;
-        conn.read_until("roster result", |t| {
-            t.contains("roster1") && closes_element(t, "iq")
-        })
-        .await?;
-        conn.send("<presence/>").await?;
-        let (tls, pending) = conn.into_tls()?;
-        let (reader, writer) = tokio::io::split(tls);
-        let session = Self {
-            jid,
-            reader,
-            writer,
-            pending,
-        };
+        let session = Self::available(conn, jid).await?;
         Ok((session, iterations))
     }
 
