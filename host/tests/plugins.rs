@@ -263,7 +263,8 @@ async fn greedy_is_refused_at_load_naming_plugin_and_interface() -> anyhow::Resu
 async fn trapped_instance_is_replaced_and_the_next_stanza_served() -> anyhow::Result<()> {
     let server = TestServer::start(&plugin(
         "echo",
-        "grants = [\"log\", \"router\", \"ephemeral\"]\ninstances = 1",
+        "grants = [\"log\", \"router\", \"ephemeral\"]\ninstances = 1\n\
+         [plugins.echo.config]\ntag = \"kept\"",
     ))
     .await?;
     let mut alice = server.login("alice").await?;
@@ -273,6 +274,13 @@ async fn trapped_instance_is_replaced_and_the_next_stanza_served() -> anyhow::Re
     alice.chat("echo.localhost", "after").await?;
     let reply = alice.next_named("message").await?;
     assert_eq!(body(&reply).as_deref(), Some("echo 1: after"));
+    // The replacement was given the operator's config, as the first instance was.
+    alice.chat("echo.localhost", "config").await?;
+    let reply = alice.next_named("message").await?;
+    assert_eq!(
+        body(&reply).as_deref(),
+        Some("echo 2: config tag = \"kept\"")
+    );
     server.stop().await
 }
 

@@ -355,11 +355,22 @@ impl LoadedPlugin {
         })
     }
 
-    /// A fresh instance from the `InstancePre`.
+    /// A fresh instance from the `InstancePre`, given the operator's config like the first one
+    /// (a plugin keeps its parsed config in its instance: without `init`, a replacement would
+    /// run on the plugin's defaults).
     pub(crate) async fn instantiate(&self) -> wasmtime::Result<Instance> {
         let mut store = new_store(&self.engine, self.ctx.clone(), self.config.memory);
         arm(&mut store, self.config.timeout);
         let bindings = self.pre.instantiate_async(&mut store).await?;
+        // The deadline start-up gets (`load`): a first call faults in pages.
+        arm(&mut store, self.config.timeout.max(Duration::from_secs(1)));
+        bindings
+            .tessera_plugin_handler()
+            .call_init(&mut store, &self.config.config)
+            .await?
+            .map_err(|message| {
+                wasmtime::Error::msg(format!("init refused its config: {message}"))
+            })?;
         Ok(Instance { store, bindings })
     }
 

@@ -1,7 +1,9 @@
 //! `echo`: a minimal service plugin. Serves `echo.<domain>`; a chat or normal message sent to it
 //! (or to any JID under it) comes back from that JID with the body prefixed by a counter kept in
 //! `ephemeral`, so the count survives instance replacement. A body of `crash` panics (a trap, to
-//! test that the host replaces the instance); an IQ gets `feature-not-implemented` as a verdict.
+//! test that the host replaces the instance); a body of `config` is answered with the operator's
+//! config as `init` got it in this instance (a replacement must get it too); an IQ gets
+//! `feature-not-implemented` as a verdict.
 //! A body `as <jid>` is answered from that JID, `to <jid>` is sent on to that JID, and the
 //! verdict tells how `router.send` took it (`forbidden` for an address the plugin may not use,
 //! `recipient-unavailable` for a full JID with no session).
@@ -24,6 +26,9 @@ use tessera::plugin::types::{Error, ErrorType, Stanza, StanzaError, StanzaKind};
 use tessera::plugin::{ephemeral, log, router};
 
 struct Echo;
+
+/// The config `init` got, in this instance.
+static CONFIG: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 /// Bumps the shared counter with compare-and-swap (instances may race).
 fn next_count() -> u64 {
@@ -71,6 +76,7 @@ impl Guest for Echo {
             return Err("refuse: this fixture was told to refuse".into());
         }
         log::log(log::Level::Info, "echo ready");
+        *CONFIG.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         Ok(())
     }
 
@@ -95,6 +101,16 @@ impl Guest for Echo {
         if text == "crash" {
             panic!("asked to crash");
         }
+        let config;
+        let text = if text == "config" {
+            config = format!(
+                "config {}",
+                CONFIG.lock().unwrap_or_else(std::sync::PoisonError::into_inner).trim()
+            );
+            config.as_str()
+        } else {
+            text
+        };
         // `as <jid>`: answer from that JID (allowed only with `router.impersonate` for a local
         // account); `to <jid>`: send a message there instead of answering. The verdict reports
         // how `router.send` went.
