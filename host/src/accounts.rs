@@ -162,6 +162,7 @@ pub(crate) async fn remove_live(shared: &Shared, user: &BareJid) -> Result<bool,
         .router
         .close_account(user, CloseReason::AccountRemoved);
     tracing::info!(sessions = closed, "account removed on the running server");
+    shared.plugins.account_removed(user);
     shared.plugins.emit(&ServerEvent::UserRemoved(user.clone()));
     Ok(true)
 }

@@ -113,6 +113,10 @@ impl Server {
             config.sasl.failure_window,
         );
         let plugins = Plugins::load(&config).await.context("plugins")?;
+        plugins
+            .restore_marks(&storage)
+            .await
+            .context("plugins: cannot read the stored scope marks")?;
         let ip_limits = Arc::new(crate::stream::ip_limit::IpLimits::new(&config.limits));
         let shared = Arc::new(Shared {
             config,

@@ -429,6 +429,30 @@ async fn undecodable_rows_are_corrupt(db: &TestDb) {
 
 // ---- SQLite only ----
 
+/// Processes that open a new database at once (`tessera user add` run in parallel) do not race
+/// its migrations: each open waits for the one migrating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_opened_concurrently_migrates_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = StorageConfig::Sqlite {
+        path: dir.path().join("tessera.db"),
+    };
+    let opens = (0..8).map(|_| {
+        let config = config.clone();
+        tokio::spawn(async move { Storage::open(&config).await })
+    });
+    for (i, open) in opens.collect::<Vec<_>>().into_iter().enumerate() {
+        let s = open
+            .await
+            .expect("task")
+            .expect("every concurrent open succeeds");
+        s.create_account(&format!("u{i}"), &creds(1), 100)
+            .await
+            .unwrap();
+        s.close().await;
+    }
+}
+
 /// The file and its directory are created private, survive a reopen, and run in WAL mode with
 /// foreign keys on.
 #[tokio::test]

@@ -37,8 +37,9 @@ fn tessera_imports(path: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Type-only interfaces: importing them grants nothing (they hold the records `handler` uses).
-const TYPE_ONLY: [&str; 3] = ["types", "manifest", "http-types"];
+/// Interfaces that need no grant: type-only ones (they hold the records `handler` uses) and
+/// `scope` (0.1.1), which only narrows the plugin's own hooks.
+const TYPE_ONLY: [&str; 4] = ["types", "manifest", "http-types", "scope"];
 
 #[test]
 fn echo_bot_imports_only_log_and_router() {

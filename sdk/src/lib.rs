@@ -2,7 +2,7 @@
 //!
 //! A Tessera plugin is a WebAssembly component (target `wasm32-wasip2`) that the server loads,
 //! sandboxes and calls for the stanzas, events, ad-hoc commands and HTTP requests it subscribed
-//! to. This crate hides the raw WIT bindings (`wit/`, package `tessera:plugin@0.1.0`) behind a
+//! to. This crate hides the raw WIT bindings (`wit/`, package `tessera:plugin@0.1.1`) behind a
 //! trait, one macro and typed helpers, so an author writes:
 //!
 //! ```
@@ -71,6 +71,7 @@ mod plugin;
 pub mod roster;
 pub mod router;
 pub mod rsm;
+pub mod scope;
 pub mod sessions;
 mod stanza;
 #[cfg(not(target_arch = "wasm32"))]

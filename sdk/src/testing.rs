@@ -34,11 +34,13 @@ use crate::stanza::Stanza;
 use crate::{Hook, StanzaError};
 
 mod directory;
+mod scope;
 mod web;
 
 pub use directory::{
     add_account, add_roster_item, add_session, remove_session, set_admin, set_domain,
 };
+pub use scope::{end_sessions, marked};
 pub use web::{allow_http, serve_http, take_fetched};
 
 /// Drives one plugin against the fake host.
@@ -70,13 +72,18 @@ impl<P: Plugin> Harness<P> {
         self.plugin.init(config)
     }
 
-    /// Calls `on_stanza` with a stanza parsed from `xml` (which must declare its namespace).
+    /// Calls `on_stanza` with a stanza parsed from `xml` (which must declare its namespace), if
+    /// the host would: a hook the plugin narrowed ([`crate::scope`]) is skipped, as
+    /// [`Verdict::Pass`], for an unmarked account.
     ///
     /// # Panics
     ///
     /// If `xml` is not a stanza: a mistake in the test.
     pub fn stanza(&self, ctx: &Context, xml: &str) -> Verdict {
         let stanza = Stanza::parse(xml).expect("test stanza must parse");
+        if !HOST.with(|h| h.borrow().scope.admits(ctx, &stanza)) {
+            return Verdict::Pass;
+        }
         self.plugin.on_stanza(ctx, &stanza)
     }
 
@@ -194,6 +201,7 @@ struct FakeHost {
     blobs: Values,
     blob_max: Option<u64>,
     directory: directory::Directory,
+    scope: scope::Scope,
     web: web::Web,
 }
 
@@ -253,6 +261,7 @@ pub(crate) mod fake {
     use super::*;
 
     pub(crate) use super::directory::fake::*;
+    pub(crate) use super::scope::fake::*;
     pub(crate) use super::web::fake::*;
 
     fn with<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {

@@ -151,6 +151,14 @@ pub(crate) async fn handle_stanza(
 /// # Cancel safety
 /// Not cancel safe; run it to completion. It only waits on storage.
 pub(crate) async fn session_ended(shared: &Shared, session: &mut ImSession) {
+    // The account's last session: the marks plugins set for its sessions' sake (`scope`,
+    // `online`) go.
+    let bare = session.jid.to_bare();
+    if !shared.router.has_sessions(&bare) {
+        shared
+            .plugins
+            .account_offline(&bare, || shared.router.has_sessions(&bare));
+    }
     if !session.available && session.directed.is_empty() {
         return;
     }

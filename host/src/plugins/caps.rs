@@ -46,7 +46,7 @@ impl HostState {
     }
 
     /// A local account's bare JID, validated against our domain.
-    fn local_user(&self, user: &str) -> Result<BareJid, Error> {
+    pub(super) fn local_user(&self, user: &str) -> Result<BareJid, Error> {
         let jid = BareJid::new(user).map_err(|e| Error::Invalid(format!("not a JID: {e}")))?;
         if jid.domain().as_str() != self.plugin.domain || jid.node().is_none() {
             return Err(Error::Invalid("not a local account JID".to_owned()));
@@ -54,7 +54,7 @@ impl HostState {
         Ok(jid)
     }
 
-    fn server(&self) -> Result<std::sync::Arc<crate::server::Shared>, Error> {
+    pub(super) fn server(&self) -> Result<std::sync::Arc<crate::server::Shared>, Error> {
         self.plugin
             .server()
             .ok_or_else(|| Error::Unavailable("the server is not running yet".to_owned()))
@@ -82,7 +82,7 @@ fn account_error(e: &crate::accounts::AccountError) -> Error {
     }
 }
 
-fn storage_error(e: &crate::storage::StorageError) -> Error {
+pub(super) fn storage_error(e: &crate::storage::StorageError) -> Error {
     tracing::error!(error = %e, "storage failure in a plugin call");
     Error::Unavailable("storage failure".to_owned())
 }

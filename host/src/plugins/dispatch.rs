@@ -351,6 +351,11 @@ pub(crate) async fn run_hook(
             continue;
         }
         let plugin = &reg.plugins[sub.plugin];
+        // A plugin that narrowed this hook to the accounts it acts for (`scope`) is not entered
+        // for the others.
+        if !plugin.ctx.scope.admits(hook, account, &stanza) {
+            continue;
+        }
         let record = wit.get_or_insert_with(|| wire::to_wit(&stanza, kind));
         match call_tracked(plugin, &ctx, record).await {
             Ok((Verdict::Pass, _)) => {}

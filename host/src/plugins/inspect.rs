@@ -102,13 +102,14 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
             .await
             .map_err(|e| PluginError::Runtime(e.to_string()))?
             .map_err(compile)?;
+    let api_version = load::api_version(&runtime.engine, &component).unwrap_or_default();
     let mut capabilities = Vec::new();
     let mut unknown_imports = Vec::new();
     for import in load::imports(&runtime.engine, &component) {
         match import {
             Import::Capability(c) => capabilities.push(c.interface().to_owned()),
             Import::Unknown(name) => unknown_imports.push(name),
-            Import::Types(_) | Import::Wasi(_) => {}
+            Import::Free(_) | Import::Wasi(_) => {}
         }
     }
     let pre = runtime
@@ -127,6 +128,7 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
         blob_limits: super::blobs::BlobLimits { max: 0, quota: 0 },
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
+        scope: super::scope::Scope::new(Arc::default()),
     });
     let trap = |what: &'static str| {
         let plugin = plugin.clone();
@@ -151,7 +153,7 @@ async fn inspect_bytes(plugin: String, wasm: Vec<u8>) -> Result<Inspection, Plug
     Ok(Inspection {
         name: m.name,
         version: m.version,
-        api_version: "0.1.0".to_owned(),
+        api_version,
         capabilities,
         unknown_imports,
         data: m

@@ -51,6 +51,8 @@ pub(crate) struct PluginCtx {
     pub(crate) server: ServerLink,
     /// The server's domain.
     pub(crate) domain: String,
+    /// Which accounts its account hooks run for (`scope`, WIT 0.1.1).
+    pub(crate) scope: super::scope::Scope,
 }
 
 impl PluginCtx {

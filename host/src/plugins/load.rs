@@ -11,20 +11,23 @@ use super::instance::{self, HostState, LoadedPlugin, PluginCtx};
 use super::{Manifest, PluginError, Runtime};
 use crate::config::{Capability, PluginConfig, PluginSource};
 
-/// The WIT package every plugin import must come from, and its supported version.
+/// The WIT package every plugin import must come from, and the versions the host serves: the
+/// current one (`wit/`) and the released ones it only adds to (`wit/0.1.0/`). wasmtime's linker
+/// resolves a `@0.1.0` import to its semver-compatible `@0.1.1` definition.
 const PACKAGE: &str = "tessera:plugin/";
-const API_VERSION: &str = "0.1.0";
+const API_VERSIONS: [&str; 2] = ["0.1.0", "0.1.1"];
 
-/// Interfaces that only define types: importing them grants nothing.
-const TYPE_ONLY: [&str; 3] = ["types", "manifest", "http-types"];
+/// Interfaces that need no grant: those that only define types, and `scope` (0.1.1), which
+/// narrows the plugin's own hooks and touches nothing else.
+const FREE: [&str; 4] = ["types", "manifest", "http-types", "scope"];
 
 /// One import of a component, sorted into what the host makes of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Import {
     /// A `tessera:plugin` capability interface.
     Capability(Capability),
-    /// A `tessera:plugin` interface that only defines types.
-    Types(String),
+    /// A `tessera:plugin` interface that needs no grant ([`FREE`]).
+    Free(String),
     /// A WASI interface, linked to an empty context.
     Wasi(String),
     /// Anything else, or another API version: the host cannot provide it.
@@ -39,6 +42,16 @@ pub(crate) fn imports(engine: &wasmtime::Engine, component: &Component) -> Vec<I
         .collect()
 }
 
+/// The plugin API version the component was built against: that of its `handler` export.
+pub(crate) fn api_version(engine: &wasmtime::Engine, component: &Component) -> Option<String> {
+    let ty = component.component_type();
+    ty.exports(engine).find_map(|(name, _)| {
+        name.strip_prefix(PACKAGE)?
+            .strip_prefix("handler@")
+            .map(str::to_owned)
+    })
+}
+
 fn classify_import(name: &str) -> Import {
     if name.starts_with("wasi:") {
         return Import::Wasi(name.to_owned());
@@ -49,11 +62,11 @@ fn classify_import(name: &str) -> Import {
     let Some((interface, version)) = rest.split_once('@') else {
         return Import::Unknown(name.to_owned());
     };
-    if version != API_VERSION {
+    if !API_VERSIONS.contains(&version) || (version == "0.1.0" && interface == "scope") {
         return Import::Unknown(name.to_owned());
     }
-    if TYPE_ONLY.contains(&interface) {
-        return Import::Types(interface.to_owned());
+    if FREE.contains(&interface) {
+        return Import::Free(interface.to_owned());
     }
     match Capability::ALL
         .into_iter()
@@ -126,7 +139,7 @@ pub(crate) async fn load(
                     interface: cap.interface().to_owned(),
                 });
             }
-            Import::Types(_) | Import::Wasi(_) => {}
+            Import::Free(_) | Import::Wasi(_) => {}
             Import::Unknown(import) => return Err(PluginError::UnknownImport { plugin, import }),
         }
     }
@@ -149,6 +162,7 @@ pub(crate) async fn load(
         blob_limits: super::blobs::BlobLimits::of(&config),
         server: runtime.server.clone(),
         domain: runtime.domain.clone(),
+        scope: super::scope::Scope::new(runtime.marks.of(&plugin)),
     });
 
     let trap = |what: &'static str| {
@@ -270,8 +284,21 @@ mod tests {
         );
         assert_eq!(
             classify_import("tessera:plugin/types@0.1.0"),
-            Import::Types("types".to_owned())
+            Import::Free("types".to_owned())
         );
+        assert_eq!(
+            classify_import("tessera:plugin/kv@0.1.1"),
+            Import::Capability(Capability::Kv)
+        );
+        assert_eq!(
+            classify_import("tessera:plugin/scope@0.1.1"),
+            Import::Free("scope".to_owned())
+        );
+        // `scope` came with 0.1.1.
+        assert!(matches!(
+            classify_import("tessera:plugin/scope@0.1.0"),
+            Import::Unknown(_)
+        ));
         assert!(matches!(
             classify_import("wasi:cli/environment@0.2.6"),
             Import::Wasi(_)

@@ -1,9 +1,10 @@
-//! The plugin runtime: WebAssembly components (world `tessera:plugin/plugin@0.1.0`) run under
-//! wasmtime with grants, limits and fail modes (DESIGN.md "Plugin model").
+//! The plugin runtime: WebAssembly components (world `tessera:plugin/plugin@0.1.1`, which 0.1.0
+//! components also load under) run under wasmtime with grants, limits and fail modes (DESIGN.md
+//! "Plugin model").
 //!
 //! At load each configured plugin is compiled (or taken from the on-disk cache), its imports are
-//! checked against the operator's grants, one instance is created to call `describe` and `init`,
-//! and the manifests are indexed for dispatch. Calls then lease one of a few long-lived
+//! checked against the operator's grants, one instance is created to call `describe` and `init`
+//! (every later instance gets `init` too), and the manifests are indexed for dispatch. Calls then lease one of a few long-lived
 //! instances per plugin; every call has a memory cap and an epoch deadline with async yield, a
 //! trap discards the instance and counts towards the plugin's circuit breaker, and the plugin's
 //! fail mode decides what happens to the stanza. A reload swaps one plugin's entry in an
@@ -19,7 +20,8 @@
 //!   `data`: the lifecycle of `kv` and `archive` records (declarations, owners, retention, GC);
 //!   `blobs`: the `blobs` capability, with the same lifecycle and a size cap and quota.
 //! - `wire`: stanzas across the boundary; `route`: stanzas plugins send.
-//! - `dispatch`: the hook index and verdicts; the `service` hook.
+//! - `dispatch`: the hook index and verdicts; the `service` hook; `scope`: which accounts a
+//!   plugin's account hooks run for (its narrowing and marks).
 //! - `iq`: owned IQ payloads (the `iq` hook) and the plugins' disco#info features and
 //!   identities; `commands`: their XEP-0050 ad-hoc commands.
 //! - `http`: the `http-routes` index, `on-http` calls, the `http-outbound` allow-list.
@@ -44,10 +46,13 @@ mod instance;
 pub(crate) mod iq;
 mod load;
 mod route;
+mod scope;
 mod timers;
 mod wire;
 
 use std::path::PathBuf;
+
+use jid::BareJid;
 use std::sync::{Arc, RwLock, Weak};
 
 pub(crate) use bindings::tessera::plugin::http_types::{
@@ -169,6 +174,8 @@ pub(crate) struct Runtime {
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) server: ServerLink,
     pub(crate) domain: String,
+    /// Every plugin's `scope` marks, by config name (kept over reloads).
+    pub(crate) marks: scope::MarkBook,
 }
 
 impl Runtime {
@@ -182,6 +189,7 @@ impl Runtime {
             cache_dir,
             server: ServerLink::default(),
             domain,
+            marks: scope::MarkBook::default(),
         })
     }
 }
@@ -268,6 +276,35 @@ impl Plugins {
             .iter()
             .map(|p| p.name().to_owned())
             .collect()
+    }
+
+    /// Reads the `durable` `scope` marks stored by earlier runs (at start-up, before any
+    /// stanza is routed).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub(crate) async fn restore_marks(
+        &self,
+        storage: &crate::storage::Storage,
+    ) -> Result<(), crate::storage::StorageError> {
+        self.inner.runtime.marks.restore(storage.marks().await?);
+        Ok(())
+    }
+
+    /// An account was removed: every plugin's mark of it goes (the stored ones went with it).
+    pub(crate) fn account_removed(&self, account: &BareJid) {
+        self.inner.runtime.marks.forget(account);
+    }
+
+    /// The account's last session ended: its `online` marks go, unless `online()` (asked under
+    /// the marks' lock) says a session is back.
+    pub(crate) fn account_offline(&self, account: &BareJid, online: impl Fn() -> bool) {
+        self.inner.runtime.marks.end_online(account, online);
+    }
+
+    /// How many accounts the named plugin has marked (`scope`).
+    pub fn marked(&self, name: &str) -> usize {
+        self.inner.runtime.marks.of(name).len()
     }
 
     /// Whether the named plugin was disabled by its circuit breaker (`None`: not loaded).

@@ -303,6 +303,11 @@ impl Router {
         self.with_entry(jid, id, |e| e.interested = true);
     }
 
+    /// Whether the account has a session bound.
+    pub(crate) fn has_sessions(&self, bare: &BareJid) -> bool {
+        read(self.shard(bare)).contains_key(bare)
+    }
+
     /// The sessions bound for an account.
     pub(crate) fn sessions(&self, bare: &BareJid) -> Vec<SessionInfo> {
         read(self.shard(bare))

@@ -496,6 +496,44 @@ impl Storage {
         Ok(())
     }
 
+    /// Stores (`on`) or deletes plugin `plugin`'s `scope` mark of a local account (owned by the
+    /// account: deleted with it); whether a row changed.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// One statement; see [`Storage`].
+    pub async fn set_mark(
+        &self,
+        plugin: &str,
+        account: &BareJid,
+        on: bool,
+    ) -> Result<bool, StorageError> {
+        let owner = Owner::User(account.clone());
+        dispatch!(self.set_mark(plugin, &owner, on))
+    }
+
+    /// Every stored `scope` mark, as (plugin, account); rows whose owner is not an account's
+    /// (never written) are skipped.
+    ///
+    /// # Errors
+    /// A database failure.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
+    pub async fn marks(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let rows = dispatch!(self.marks())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(plugin, owner)| {
+                owner
+                    .strip_prefix("user:")
+                    .map(|account| (plugin, account.to_owned()))
+            })
+            .collect())
+    }
+
     /// Deletes a `kv` value; `true` if there was a live one (an expired one is deleted too, but
     /// was already absent).
     ///

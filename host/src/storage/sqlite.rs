@@ -57,7 +57,7 @@ impl Sqlite {
             .max_connections(POOL_SIZE)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool, path).await?;
         tracing::info!(backend = "sqlite", path = %path.display(), "storage open");
         Ok(Self { pool })
     }
@@ -79,6 +79,37 @@ impl Sqlite {
 }
 
 super::queries::shared_queries!(Sqlite);
+
+/// Runs the migrations holding an exclusive lock on `<database>.lock` (created owner-only, left
+/// in place). sqlx's SQLite migrator takes no lock of its own, so two processes opening a new
+/// database at once (`tessera user add` run in parallel, or next to a starting server) would both
+/// apply a migration and one would fail on "table already exists". PostgreSQL's migrator takes an
+/// advisory lock itself.
+///
+/// # Cancel safety
+/// Cancelled while waiting, the lock is taken and let go on a blocking thread; nothing else.
+async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StorageError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let io_err = |source| StorageError::Io {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(io_err)?;
+    // `File::lock` blocks until the other process's migrations are done.
+    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| io_err(std::io::Error::other(e)))?
+        .map_err(io_err)?;
+    let result = MIGRATOR.run(pool).await;
+    drop(file);
+    Ok(result?)
+}
 
 /// Creates the database's directory (owner-only) and an empty file readable by its owner alone,
 /// if missing: the file holds SCRAM keys and rosters. SQLite gives its `-wal` and `-shm` files the

@@ -8,6 +8,7 @@
 //! A restart forgets everything, as it ends every session.
 
 use tessera_sdk::minidom::rxml::{Namespace, NcName};
+use tessera_sdk::scope::{self, Lifetime};
 use tessera_sdk::{Context, Stanza, StanzaError, Verdict, ephemeral, log, router, sessions};
 
 use crate::ns;
@@ -69,17 +70,55 @@ pub(crate) fn handle_iq(ctx: &Context, iq: &Stanza) -> Verdict {
     let Some(session) = ctx.session.as_deref() else {
         return Verdict::Error(StanzaError::not_allowed());
     };
+    let Some((account, _)) = session.split_once('/') else {
+        return Verdict::Error(StanzaError::not_allowed());
+    };
     match payload.name.as_str() {
         "enable" => {
             if let Err(e) = ephemeral::set(&key(session), b"1") {
                 log::warn(&format!("could not enable carbons for {session}: {e}"));
                 return Verdict::Error(StanzaError::resource_constraint());
             }
+            // The host enters the copying hooks only for marked accounts: without the mark
+            // no copy would ever be made, so carbons are not enabled.
+            if let Err(e) = scope::mark(account, Lifetime::Online) {
+                forget(session);
+                log::warn(&format!("could not enable carbons for {session}: {e}"));
+                return Verdict::Error(StanzaError::internal_server_error());
+            }
         }
-        "disable" => forget(session),
+        "disable" => {
+            forget(session);
+            unmark_if_none_enabled(account);
+        }
         _ => return Verdict::Error(StanzaError::bad_request()),
     }
     answer(iq, session)
+}
+
+/// Unmarks `account` when none of its sessions has carbons enabled any more. An `enable` racing
+/// with this sets its key before marking, so looking again after the unmark and marking back
+/// when a key is there never leaves an enabled session unmarked. (The host drops the mark
+/// itself when the account's last session ends.)
+pub(crate) fn unmark_if_none_enabled(account: &str) {
+    if !enabled(account).is_empty() {
+        return;
+    }
+    let result = scope::unmark(account).and_then(|_| {
+        if enabled(account).is_empty() {
+            Ok(())
+        } else {
+            scope::mark(account, Lifetime::Online)
+        }
+    });
+    if let Err(e) = result {
+        // Metadata only. A failed unmark leaves the mark (calls that find nothing to copy). An
+        // `online` mark fails only for a JID that is not a local account's, so the re-mark
+        // cannot fail here.
+        log::warn(&format!(
+            "could not update the carbons mark of {account}: {e}"
+        ));
+    }
 }
 
 /// The IQ result (§4: "from the user's bare JID", as the request was addressed to it, or from

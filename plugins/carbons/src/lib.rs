@@ -14,6 +14,9 @@
 //!   stanza-id as the original, so every device can match it against the archive.
 //! - Copies are sent by the plugin, and the host runs no hooks for plugin-sent stanzas, so each
 //!   message is archived once and a copy is never copied.
+//! - Both hooks are narrowed (`scope`) to accounts with a carbons-enabled session: `enable` marks
+//!   the account until its last session ends, `disable` of the last enabled session unmarks it,
+//!   and the host does not enter the plugin for anyone else's messages.
 //!
 //! The `<private/>` element (§9) is left in the delivered message (the XEP says the receiving
 //! server SHOULD remove it; a `replace` could, and is left for a later version).
@@ -34,7 +37,7 @@ mod ns;
 
 use tessera_sdk::{
     Context, Event, EventKind, Hook, Manifest, Plugin, Stanza, StanzaKind, Subscription, Verdict,
-    sessions,
+    scope, sessions,
 };
 
 use forward::Direction;
@@ -63,6 +66,12 @@ impl Plugin for Carbons {
             .timer(SWEEP, SWEEP_SECONDS)
     }
 
+    fn init(&mut self, _config: &str) -> Result<(), String> {
+        // Only accounts with a carbons-enabled session have copies to make (`enable::mark`).
+        scope::narrow(&[Hook::Outgoing, Hook::Incoming], &[])
+            .map_err(|e| format!("cannot narrow the copying hooks: {e}"))
+    }
+
     fn on_stanza(&self, ctx: &Context, stanza: &Stanza) -> Verdict {
         match ctx.hook {
             Hook::Iq => enable::handle_iq(ctx, stanza),
@@ -84,7 +93,12 @@ impl Plugin for Carbons {
 
     fn on_event(&self, event: &Event) {
         match event {
-            Event::SessionUnavailable(session) => enable::forget(session),
+            Event::SessionUnavailable(session) => {
+                enable::forget(session);
+                if let Some((account, _)) = session.split_once('/') {
+                    enable::unmark_if_none_enabled(account);
+                }
+            }
             Event::Timer(name) if name == SWEEP => enable::sweep(),
             _ => {}
         }

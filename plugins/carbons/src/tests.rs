@@ -11,7 +11,8 @@ const LAPTOP: &str = "alice@localhost/laptop";
 const TABLET: &str = "alice@localhost/tablet";
 
 fn harness() -> Harness<Carbons> {
-    let h = Harness::new(Carbons);
+    let mut h = Harness::new(Carbons);
+    h.init("").expect("init");
     testing::add_account(ALICE);
     testing::add_account("bob@localhost");
     h
@@ -109,6 +110,11 @@ fn enable_and_disable_answer_and_toggle() {
         ("result", "c1", PHONE, "localhost")
     );
     assert_eq!(enable::enabled(ALICE), [PHONE]);
+    // The account is marked, so the host enters the copying hooks for it (`scope`).
+    assert_eq!(
+        testing::marked(ALICE),
+        Some(tessera_sdk::scope::Lifetime::Online)
+    );
     // Enabling twice is not an error (§10.1).
     assert_eq!(
         iq(&h, PHONE, "set", "enable", Some(ALICE)),
@@ -121,6 +127,7 @@ fn enable_and_disable_answer_and_toggle() {
     );
     assert_eq!(iq(&h, PHONE, "set", "disable", None), Verdict::Handled);
     assert!(enable::enabled(ALICE).is_empty());
+    assert_eq!(testing::marked(ALICE), None, "no enabled session: unmarked");
     assert_eq!(iq(&h, PHONE, "set", "disable", None), Verdict::Handled);
 }
 
@@ -241,10 +248,36 @@ fn state_goes_with_the_session() {
     enable(&h, LAPTOP);
     assert!(h.event(&Event::SessionUnavailable(PHONE.to_owned())));
     assert_eq!(enable::enabled(ALICE), [LAPTOP]);
+    assert!(
+        testing::marked(ALICE).is_some(),
+        "the laptop still has carbons"
+    );
+    assert!(h.event(&Event::SessionUnavailable(LAPTOP.to_owned())));
+    assert_eq!(testing::marked(ALICE), None);
+    enable(&h, LAPTOP);
     // The laptop ends without an event; the sweep notices.
     testing::remove_session(LAPTOP);
     assert!(h.timer(SWEEP));
     assert!(enable::enabled(ALICE).is_empty());
+}
+
+#[test]
+fn unmarked_accounts_are_not_looked_at() {
+    // Nothing enabled: the host (and the harness) skip both hooks, even with a session that
+    // would take a copy.
+    let h = harness();
+    testing::add_session(PHONE, Some(0));
+    testing::add_session(LAPTOP, Some(0));
+    let m = chat("bob@localhost/pc", PHONE, "");
+    assert_eq!(incoming(&h, &m), Verdict::Pass);
+    assert!(h.take_sent().is_empty());
+    enable(&h, LAPTOP);
+    incoming(&h, &m);
+    assert_eq!(copies(&h).len(), 1, "marked: the laptop gets its copy");
+    // The account's sessions all end: the host drops the online mark.
+    testing::end_sessions(ALICE);
+    incoming(&h, &m);
+    assert!(h.take_sent().is_empty());
 }
 
 #[test]

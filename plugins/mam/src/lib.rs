@@ -42,8 +42,8 @@ use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::xmpp_parsers::mam_prefs::DefaultPrefs;
 use tessera_sdk::{
     CommandAccess, CommandRequest, Context, DataDeclaration, Hook, HostError, Manifest, Owner,
-    OwnerKind, Plugin, Stanza, StanzaError, StanzaKind, Subscription, Verdict, Visibility, log,
-    router,
+    OwnerKind, Plugin, QName, Stanza, StanzaError, StanzaKind, Subscription, Verdict, Visibility,
+    log, router, scope,
 };
 
 /// The archive category (declared in the manifest).
@@ -173,6 +173,11 @@ impl Mam {
         let Some(name) = iq.payload().map(|p| p.name.as_str()) else {
             return Verdict::Error(StanzaError::bad_request());
         };
+        if name != "prefs" && self.config.default == DefaultPrefs::Never {
+            // Clients query their archive at every login: the moment to mark a user whose
+            // preferences were stored before marks existed (a no-op for one already marked).
+            prefs::ensure_mark(account, &self.config.default);
+        }
         let answer = match (name, iq.type_attr()) {
             ("prefs", "get") => prefs::get(account, &self.config.default).map(Some),
             ("prefs", "set") => prefs::set(account, iq).map(Some),
@@ -270,7 +275,17 @@ impl Plugin for Mam {
 
     fn init(&mut self, config: &str) -> Result<(), String> {
         self.config = Config::parse(config)?;
-        Ok(())
+        // Archiving is opt-in by default: then the host enters the archiving hooks only for
+        // users whose preferences can archive something (marked when they set them, see
+        // `prefs::set`), and for messages carrying a `<stanza-id/>` that may need stripping.
+        // With another default every user may archive, so every message is looked at.
+        let hooks: &[Hook] = if self.config.default == DefaultPrefs::Never {
+            &[Hook::Outgoing, Hook::Incoming]
+        } else {
+            &[]
+        };
+        scope::narrow(hooks, &[QName::new(ns::SID, "stanza-id")])
+            .map_err(|e| format!("cannot narrow the archiving hooks: {e}"))
     }
 
     fn on_stanza(&self, ctx: &Context, stanza: &Stanza) -> Verdict {

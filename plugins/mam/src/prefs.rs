@@ -9,6 +9,7 @@
 use tessera_sdk::jid::Jid;
 use tessera_sdk::kv::Kv;
 use tessera_sdk::minidom::Element;
+use tessera_sdk::scope::{self, Lifetime};
 use tessera_sdk::xmpp_parsers::mam_prefs::{DefaultPrefs, Prefs};
 use tessera_sdk::{HostError, Owner, Stanza, StanzaError, roster};
 
@@ -115,7 +116,32 @@ pub(crate) fn get(user: &str, default: &DefaultPrefs) -> Result<Element, StanzaE
         .map_err(|e| crate::internal("read the preferences", &e))
 }
 
+/// Whether preferences can put anything in the archive: the user's `scope` mark, so that the
+/// host enters the archiving hooks for this user (see `Mam::init`).
+fn may_archive(prefs: &Prefs) -> bool {
+    prefs.default_ != DefaultPrefs::Never || !prefs.always.is_empty()
+}
+
+/// Marks `user` if the stored preferences can archive something. Failures are logged: the next
+/// query tries again.
+pub(crate) fn ensure_mark(user: &str, default: &DefaultPrefs) {
+    let result = load(user, default).and_then(|prefs| {
+        if may_archive(&prefs) {
+            scope::mark(user, Lifetime::Durable)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = result {
+        tessera_sdk::log::warn(&format!("could not mark {user} as archiving: {e}"));
+    }
+}
+
 /// `<iq type='set'><prefs/></iq>` (XEP-0441): stores and echoes the new preferences.
+///
+/// The user's `scope` mark follows them, in the order that never loses a message: set before
+/// preferences that archive are stored, removed after ones that do not (a failure in between
+/// only costs calls that find nothing to do).
 ///
 /// # Errors
 ///
@@ -124,7 +150,15 @@ pub(crate) fn set(user: &str, iq: &Stanza) -> Result<Element, StanzaError> {
     let prefs: Prefs = iq
         .parse_payload()
         .map_err(|e| StanzaError::bad_request().with_text(e.to_string()))?;
+    let archives = may_archive(&prefs);
+    if archives {
+        scope::mark(user, Lifetime::Durable)
+            .map_err(|e| crate::internal("mark the user as archiving", &e))?;
+    }
     save(user, &prefs).map_err(|e| crate::internal("store the preferences", &e))?;
+    if !archives {
+        scope::unmark(user).map_err(|e| crate::internal("unmark the user", &e))?;
+    }
     Ok(Element::from(prefs))
 }
 

@@ -158,6 +158,60 @@ fn never_by_default_archives_nothing_but_still_strips_forged_ids() {
 }
 
 #[test]
+fn opting_in_marks_the_user_so_the_host_calls_the_hooks() {
+    // Opt-in (the default): the host enters the hooks only for marked users (`scope`), and the
+    // harness skips them as the host does.
+    let h = harness("");
+    assert_eq!(testing::marked(JULIET), None);
+    set_prefs(&h, JULIET_FULL, "always", "");
+    assert_eq!(testing::marked(JULIET), Some(scope::Lifetime::Durable));
+    assert!(stanza_id_of(&romeo_to_juliet(&h, "<body>hi</body>")).is_some());
+    assert_eq!(
+        (count(JULIET), count(ROMEO)),
+        (1, 0),
+        "romeo never opted in"
+    );
+
+    // `never` with an `always` list still archives some: still marked.
+    set_prefs(&h, JULIET_FULL, "never", "<jid>romeo@localhost</jid>");
+    assert_eq!(testing::marked(JULIET), Some(scope::Lifetime::Durable));
+    // `never` with nothing listed archives nothing: unmarked, and the hooks are skipped.
+    set_prefs(&h, JULIET_FULL, "never", "");
+    assert_eq!(testing::marked(JULIET), None);
+    assert_eq!(romeo_to_juliet(&h, "<body>bye</body>"), Verdict::Pass);
+    assert_eq!(count(JULIET), 1);
+
+    // Preferences stored without a mark (by a version before marks) get one at the user's
+    // next archive query.
+    prefs::save(
+        JULIET,
+        &tessera_sdk::xmpp_parsers::mam_prefs::Prefs {
+            default_: DefaultPrefs::Always,
+            always: Vec::new(),
+            never: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(testing::marked(JULIET), None);
+    assert!(matches!(
+        iq(
+            &h,
+            JULIET_FULL,
+            None,
+            "get",
+            "<metadata xmlns='urn:xmpp:mam:2'/>"
+        ),
+        Verdict::Handled
+    ));
+    assert_eq!(testing::marked(JULIET), Some(scope::Lifetime::Durable));
+
+    // With another default no hook is narrowed: every user's messages are looked at.
+    let h = harness("default = \"always\"");
+    assert_eq!(testing::marked(JULIET), None);
+    assert!(stanza_id_of(&romeo_to_juliet(&h, "<body>hi</body>")).is_some());
+}
+
+#[test]
 fn always_archives_both_copies_with_the_delivered_stanza_id() {
     let h = harness("default = \"always\"");
     let forged = "<body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='juliet@localhost' id='x'/>";

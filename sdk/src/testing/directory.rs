@@ -35,7 +35,7 @@ impl Default for Directory {
 
 impl Directory {
     /// `user` as the host's `local_user` reads it: a bare JID with a localpart on our domain.
-    fn local_user(&self, user: &str) -> Result<String, HostError> {
+    pub(super) fn local_user(&self, user: &str) -> Result<String, HostError> {
         let jid =
             jid::BareJid::new(user).map_err(|e| HostError::Invalid(format!("not a JID: {e}")))?;
         if jid.domain().as_str() != self.domain || jid.node().is_none() {
@@ -148,6 +148,7 @@ pub(super) mod fake {
             h.directory.rosters.remove(&jid);
             h.directory.sessions.remove(&jid);
             h.directory.admins.remove(&jid);
+            h.scope.marks.remove(&jid);
             Ok(true)
         })
     }

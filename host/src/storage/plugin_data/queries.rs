@@ -63,6 +63,33 @@ macro_rules! plugin_data_queries {
                 Ok(())
             }
 
+            /// Stores (`on`) or deletes a `scope` mark; whether a row changed.
+            pub(super) async fn set_mark(
+                &self,
+                plugin: &str,
+                owner: &super::plugin_data::Owner,
+                on: bool,
+            ) -> Result<bool, super::StorageError> {
+                let statement = if on {
+                    super::plugin_data::sql::MARK_SET
+                } else {
+                    super::plugin_data::sql::MARK_DELETE
+                };
+                let done = sqlx::query(statement)
+                    .bind(owner.to_string())
+                    .bind(plugin)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            /// Every stored `scope` mark: (plugin, owner text).
+            pub(super) async fn marks(&self) -> Result<Vec<(String, String)>, super::StorageError> {
+                Ok(sqlx::query_as(super::plugin_data::sql::MARKS)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             pub(super) async fn kv_delete(
                 &self,
                 plugin: &str,

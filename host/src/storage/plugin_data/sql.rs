@@ -179,12 +179,26 @@ pub(in crate::storage) const DELETE_OWNER_STREAMS: [&str; 2] = [
 
 /// The records of every owner in `[$1, $2)`: an account's, via `account_owner_range`. Owner
 /// leads each key, so these are key-range deletes.
-pub(in crate::storage) const DELETE_OWNER_RANGE: [&str; 4] = [
+pub(in crate::storage) const DELETE_OWNER_RANGE: [&str; 5] = [
     "DELETE FROM plugin_kv WHERE owner >= $1 AND owner < $2",
     "DELETE FROM plugin_archive WHERE owner >= $1 AND owner < $2",
     "DELETE FROM plugin_archive_streams WHERE owner >= $1 AND owner < $2",
     "DELETE FROM plugin_archive_counterparts WHERE owner >= $1 AND owner < $2",
+    "DELETE FROM plugin_marks WHERE owner >= $1 AND owner < $2",
 ];
+
+// ---- `scope` marks (migration 0005) ----
+
+/// `$1` owner, `$2` plugin.
+pub(in crate::storage) const MARK_SET: &str =
+    "INSERT INTO plugin_marks (owner, plugin) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/// `$1` owner, `$2` plugin.
+pub(in crate::storage) const MARK_DELETE: &str =
+    "DELETE FROM plugin_marks WHERE owner = $1 AND plugin = $2";
+
+/// Every mark, for start-up.
+pub(in crate::storage) const MARKS: &str = "SELECT plugin, owner FROM plugin_marks";
 
 /// `kv` values whose expiry has come (`$1` now), every plugin.
 pub(in crate::storage) const PURGE_EXPIRED: &str =

@@ -9,7 +9,7 @@
 //! `recipient-unavailable` for a full JID with no session).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -2,7 +2,7 @@
 //! so the host must refuse it at load, naming the plugin and the interface.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -2,7 +2,7 @@
 //! its memory cap (a trap, never a host abort).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -2,7 +2,7 @@
 //! its epoch deadline while everyone else keeps being served.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

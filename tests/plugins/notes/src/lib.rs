@@ -12,7 +12,7 @@
 //! Errors come back as `error: <case>` (the WIT error's case name).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -13,7 +13,7 @@
 //! (which also claims the host's roster namespace); the manifest name is the package's.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -4,7 +4,7 @@
 //! several times under different names.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

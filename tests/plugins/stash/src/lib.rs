@@ -12,7 +12,7 @@
 //! (owned by users) is declared.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

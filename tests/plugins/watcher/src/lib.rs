@@ -16,7 +16,7 @@
 //! `clock`) before it is recorded: a slow plugin, to fill its event queue.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

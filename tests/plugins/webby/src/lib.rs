@@ -6,7 +6,7 @@
 //! without storing anything.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 

@@ -2,7 +2,7 @@
 //! (a path the host owns: refused when loaded alone). It never serves anything.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     world: "plugin",
 });
 
