@@ -716,9 +716,44 @@ async fn delete_account_deletes_the_users_plugin_data(db: &TestDb) {
     assert_eq!(db.rows("plugin_kv").await, 10);
     assert_eq!(db.rows("plugin_archive").await, 11);
 
+    // `scope` marks (WIT 0.1.1) are owned by the account too.
+    for (plugin, who) in [
+        ("one", "alice"),
+        ("two", "alice"),
+        ("one", "alicea"),
+        ("one", "bob"),
+    ] {
+        assert!(
+            s.set_mark(plugin, &bare(&format!("{who}@example.com")), true)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !s.set_mark("one", &bare("bob@example.com"), true)
+            .await
+            .unwrap(),
+        "already there"
+    );
+
     assert!(s.delete_account("alice").await.unwrap());
     assert_eq!(db.rows("plugin_kv").await, 8);
     assert_eq!(db.rows("plugin_archive").await, 9);
+    let mut marks = s.marks().await.unwrap();
+    marks.sort();
+    assert_eq!(
+        marks,
+        [
+            ("one".to_owned(), "alicea@example.com".to_owned()),
+            ("one".to_owned(), "bob@example.com".to_owned())
+        ]
+    );
+    assert!(
+        s.set_mark("one", &bare("bob@example.com"), false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.marks().await.unwrap().len(), 1);
     for plugin in ["one", "two"] {
         assert_eq!(s.kv_get(plugin, C, &a, "k", T0).await.unwrap(), None);
         let page = s.archive_query(plugin, C, &a, "s", &all()).await.unwrap();
