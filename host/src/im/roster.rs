@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jid::{BareJid, Jid};
+use jid::BareJid;
 use minidom::Element;
 
 use super::error::{Condition, bounce};
@@ -41,7 +41,8 @@ pub(crate) fn parse_set(query: &Element) -> Result<SetItem, Condition> {
         return Err(Condition::BadRequest);
     };
     let jid = item.attr("jid").ok_or(Condition::BadRequest)?;
-    let jid = Jid::new(jid).map_err(|_| Condition::JidMalformed)?;
+    // The same guards as the stream's addresses (a trailing dot, two-pass normalisation).
+    let jid = super::stanza::parse_jid(jid).ok_or(Condition::JidMalformed)?;
     // §2.1.2.3: a roster item's JID is a bare JID.
     let jid = jid.try_into_full().err().ok_or(Condition::BadRequest)?;
     let remove = item.attr("subscription") == Some("remove");
@@ -233,6 +234,20 @@ mod tests {
         assert_eq!(got.name.as_deref(), Some("J"));
         assert_eq!(got.groups, ["A", "B"]);
         assert!(!got.remove);
+    }
+
+    /// Issue 5, `jid` fuzz target: a roster item gets the stream's JID guards, so the root dot
+    /// and a second normalisation pass cannot make two items of one contact.
+    #[test]
+    fn r5_fuzz_item_jids_are_normalised_like_addresses() {
+        let got = parse_set(&q("<item jid='juliet@example.com.'/>")).expect("valid");
+        assert_eq!(got.jid.as_str(), "juliet@example.com");
+        let got = parse_set(&q("<item jid='\u{32CC}@example.com'/>")).expect("valid");
+        assert_eq!(got.jid.as_str(), "hg@example.com");
+        assert!(matches!(
+            parse_set(&q("<item jid='u@\u{1806}'/>")),
+            Err(Condition::JidMalformed)
+        ));
     }
 
     #[test]

@@ -111,6 +111,11 @@ pub(crate) fn parse_jid(s: &str) -> Option<Jid> {
     None
 }
 
+/// [`parse_jid`] for a bare JID: `None` when it is no JID or has a resource.
+pub(crate) fn parse_bare(s: &str) -> Option<BareJid> {
+    parse_jid(s)?.try_into_full().err()
+}
+
 /// The localpart of a bare JID on our domain, i.e. the account name.
 pub(crate) fn account(jid: &BareJid) -> Option<&str> {
     jid.node().map(jid::NodeRef::as_str)

@@ -19,6 +19,7 @@ use super::data;
 use super::instance::HostState;
 use super::route;
 use crate::config::Capability;
+use crate::im::stanza::parse_bare;
 use crate::storage::{Owner, Subscription};
 
 type Error = types::Error;
@@ -47,7 +48,8 @@ impl HostState {
 
     /// A local account's bare JID, validated against our domain.
     pub(super) fn local_user(&self, user: &str) -> Result<BareJid, Error> {
-        let jid = BareJid::new(user).map_err(|e| Error::Invalid(format!("not a JID: {e}")))?;
+        // The stream's guards (a trailing dot, two-pass normalisation): one account, one key.
+        let jid = parse_bare(user).ok_or_else(|| Error::Invalid("not a bare JID".to_owned()))?;
         if jid.domain().as_str() != self.plugin.domain || jid.node().is_none() {
             return Err(Error::Invalid("not a local account JID".to_owned()));
         }
@@ -271,9 +273,8 @@ impl roster::Host for HostState {
         let _wait = self.host_wait();
         let shared = guest_try!(self.granted_server(Capability::Roster));
         let jid = guest_try!(self.local_user(&user));
-        let contact = match BareJid::new(&contact) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(Error::Invalid(format!("contact is not a JID: {e}")))),
+        let Some(contact) = parse_bare(&contact) else {
+            return Ok(Err(Error::Invalid("contact is not a bare JID".to_owned())));
         };
         let name = jid
             .node()
@@ -337,7 +338,7 @@ impl HostState {
 }
 
 fn parse_jid(what: &str, text: &str) -> Result<jid::Jid, Error> {
-    jid::Jid::new(text).map_err(|e| Error::Invalid(format!("{what} is not a JID: {e}")))
+    crate::im::stanza::parse_jid(text).ok_or_else(|| Error::Invalid(format!("{what} is not a JID")))
 }
 
 impl kv::Host for HostState {

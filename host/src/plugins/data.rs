@@ -13,6 +13,7 @@ use jid::BareJid;
 
 use super::bindings::tessera::plugin::{manifest, types};
 use crate::config::PluginConfig;
+use crate::im::stanza::parse_bare;
 use crate::storage::{Millis, Owner, StorageError};
 
 /// One declared category with its effective retention.
@@ -74,8 +75,8 @@ pub(crate) fn scope<'a>(
             Owner::User(local_account(domain, jid)?)
         }
         (manifest::OwnerKind::Room, types::Owner::Room(jid)) => Owner::Room(
-            BareJid::new(jid)
-                .map_err(|e| types::Error::Invalid(format!("room is not a bare JID: {e}")))?,
+            parse_bare(jid)
+                .ok_or_else(|| types::Error::Invalid("room is not a bare JID".to_owned()))?,
         ),
         (manifest::OwnerKind::Service, types::Owner::Service) => Owner::Service,
         (
@@ -89,8 +90,9 @@ pub(crate) fn scope<'a>(
 /// A local account's bare JID: a node at our own domain, nothing else (a resource is refused,
 /// not stripped, so a guest bug shows instead of splitting one user's data).
 fn local_account(domain: &str, jid: &str) -> Result<BareJid, types::Error> {
-    let bare = BareJid::new(jid)
-        .map_err(|e| types::Error::Invalid(format!("user is not a bare JID: {e}")))?;
+    // The stream's guards (a trailing dot, two-pass normalisation): one owner, one key.
+    let bare = parse_bare(jid)
+        .ok_or_else(|| types::Error::Invalid("user is not a bare JID".to_owned()))?;
     if bare.node().is_none() || bare.domain().as_str() != domain {
         return Err(types::Error::Invalid(
             "user is not a local account".to_owned(),
@@ -162,6 +164,21 @@ mod tests {
             max_age,
             max_items: None,
         }]
+    }
+
+    /// Issue 5, `jid` fuzz target: owners a plugin names get the stream's JID guards, so one
+    /// account is one owner key.
+    #[test]
+    fn r5_fuzz_owner_jids_are_normalised_like_addresses() {
+        let alice = BareJid::new("alice@localhost").expect("jid");
+        assert_eq!(
+            local_account("localhost", "alice@localhost.").ok(),
+            Some(alice)
+        );
+        let hg = local_account("localhost", "\u{32CC}@localhost").expect("valid");
+        assert_eq!(hg.as_str(), "hg@localhost");
+        assert!(local_account("localhost", "alice@localhost/r").is_err());
+        assert!(local_account("localhost", "u@\u{1806}").is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::bindings::tessera::plugin::types::Error;
 use super::instance::PluginCtx;
 use super::wire;
 use crate::im::message::{MessageType, bare_targets};
-use crate::im::stanza::{Dest, send_bytes, send_to_available};
+use crate::im::stanza::{Dest, parse_jid, send_bytes, send_to_available};
 use crate::router::Delivery;
 use crate::server::Shared;
 
@@ -39,14 +39,16 @@ pub(crate) fn send(shared: &Shared, ctx: &PluginCtx, xml: &str) -> Result<(), Er
     let from = stanza
         .attr("from")
         .ok_or_else(|| Error::Invalid("`from` is required".to_owned()))
-        .and_then(|f| Jid::new(f).map_err(|_| Error::Invalid("`from` is not a JID".to_owned())))?;
+        .and_then(|f| {
+            parse_jid(f).ok_or_else(|| Error::Invalid("`from` is not a JID".to_owned()))
+        })?;
     if !may_send_as(ctx, &from) {
         return Err(Error::NotGranted);
     }
     let to = stanza
         .attr("to")
         .ok_or_else(|| Error::Invalid("`to` is required".to_owned()))
-        .and_then(|t| Jid::new(t).map_err(|_| Error::Invalid("`to` is not a JID".to_owned())))?;
+        .and_then(|t| parse_jid(t).ok_or_else(|| Error::Invalid("`to` is not a JID".to_owned())))?;
     match Dest::classify(Some(&to), &shared.domain) {
         Dest::LocalFull(full) => match send_bytes(shared, &full, tessera_xml::serialize(&stanza)) {
             Delivery::Queued => {}
