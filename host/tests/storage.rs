@@ -247,6 +247,17 @@ async fn roster_put_get_remove_bump_version(s: &Storage) {
     assert_eq!(s.put_roster_item("alice", &changed).await.unwrap(), 3);
     let got = s.roster_item("alice", &romeo.jid).await.unwrap();
     assert_eq!(got, Some(changed.clone()));
+    // What presence routing reads: every contact with its state, nothing of bob's.
+    let mut subs = s.roster_subscriptions("alice").await.unwrap();
+    subs.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        subs,
+        [
+            (juliet.jid.clone(), juliet.subscription),
+            (romeo.jid.clone(), Subscription::To)
+        ]
+    );
+    assert!(s.roster_subscriptions("bob").await.unwrap().is_empty());
 
     // Every subscription state round-trips.
     for (n, sub) in [Subscription::None, Subscription::From, Subscription::Both]

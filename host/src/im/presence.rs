@@ -131,23 +131,23 @@ async fn contacts(
     let Some(username) = account(user) else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let (_, items) = shared.storage.roster(username).await?;
+    let items = shared.storage.roster_subscriptions(username).await?;
     let (mut from, mut to) = (Vec::new(), Vec::new());
-    for item in items {
-        if item.jid.domain() != shared.domain.domain() {
+    for (jid, subscription) in items {
+        if jid.domain() != shared.domain.domain() {
             continue;
         }
-        let (f, t) = match item.subscription {
+        let (f, t) = match subscription {
             Subscription::None => (false, false),
             Subscription::To => (false, true),
             Subscription::From => (true, false),
             Subscription::Both => (true, true),
         };
         if t {
-            to.push(item.jid.clone());
+            to.push(jid.clone());
         }
         if f {
-            from.push(item.jid);
+            from.push(jid);
         }
     }
     Ok((from, to))

@@ -333,6 +333,22 @@ impl Storage {
         dispatch!(self.roster(username))
     }
 
+    /// Each roster item's contact and subscription state, unordered: what presence routing
+    /// needs at every login and logout, in one statement instead of [`roster`](Self::roster)'s
+    /// transaction of three.
+    ///
+    /// # Errors
+    /// A database failure, or [`StorageError::Corrupt`] for an undecodable item.
+    ///
+    /// # Cancel safety
+    /// A read; see [`Storage`].
+    pub async fn roster_subscriptions(
+        &self,
+        username: &str,
+    ) -> Result<Vec<(BareJid, Subscription)>, StorageError> {
+        dispatch!(self.roster_subscriptions(username))
+    }
+
     /// The current roster version (0 if the roster never changed).
     ///
     /// # Errors

@@ -160,6 +160,17 @@ macro_rules! shared_queries {
                 Ok((sql::version(version)?, sql::assemble(items, groups)?))
             }
 
+            pub(super) async fn roster_subscriptions(
+                &self,
+                username: &str,
+            ) -> Result<Vec<(BareJid, super::model::Subscription)>, StorageError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(sql::SELECT_SUBSCRIPTIONS)
+                    .bind(username)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(sql::subscription_row).collect()
+            }
+
             pub(super) async fn roster_version(&self, username: &str) -> Result<u64, StorageError> {
                 let version: Option<i64> = sqlx::query_scalar(sql::SELECT_VERSION)
                     .bind(username)

@@ -61,6 +61,10 @@ pub(super) const BUMP_VERSION: &str = "INSERT INTO roster_versions (username, ve
 pub(super) const SELECT_ITEMS: &str = "SELECT contact, name, subscription, ask_out, approved \
      FROM roster_items WHERE username = $1 ORDER BY contact";
 
+/// The contacts and their subscription states only: what presence routing needs.
+pub(super) const SELECT_SUBSCRIPTIONS: &str =
+    "SELECT contact, subscription FROM roster_items WHERE username = $1";
+
 pub(super) const SELECT_GROUPS: &str = "SELECT contact, name FROM roster_groups \
      WHERE username = $1 ORDER BY contact, position";
 
@@ -165,6 +169,15 @@ impl ItemRow {
             approved: self.approved,
         })
     }
+}
+
+/// A [`SELECT_SUBSCRIPTIONS`] row.
+pub(super) fn subscription_row(
+    (contact_text, state): (String, String),
+) -> Result<(BareJid, Subscription), StorageError> {
+    let subscription = Subscription::from_wire(&state)
+        .ok_or_else(|| StorageError::Corrupt(format!("roster subscription {state:?}")))?;
+    Ok((contact(&contact_text)?, subscription))
 }
 
 /// One group membership, in [`SELECT_GROUPS`] order.
