@@ -78,7 +78,9 @@ pub(crate) async fn serve(
         let mut conn = Conn::new(transport, parser(&shared), limits.ping_timeout);
 
         let negotiated = tokio::select! {
-            r = tokio::time::timeout_at(handshake_deadline, negotiate::run(&shared, &mut conn, peer, conn_id)) => {
+            // Boxed: negotiation's state (SASL, TLS accept, bind) is only live until the session
+            // is bound; inline it would size the connection task for the whole session.
+            r = tokio::time::timeout_at(handshake_deadline, Box::pin(negotiate::run(&shared, &mut conn, peer, conn_id))) => {
                 r.unwrap_or(Err(ConnError::Timeout("handshake")))
             }
             () = shutdown.cancelled() => Err(ConnError::stream("system-shutdown", "server shutting down")),
@@ -97,7 +99,7 @@ pub(crate) async fn serve(
             Some(ConnError::Internal(msg)) => tracing::error!(error = %msg, "connection failed"),
             Some(e) => tracing::info!(error = %e, "connection closed with error"),
         }
-        conn.close(err.as_ref(), shared.domain.as_str()).await;
+        Box::pin(conn.close(err.as_ref(), shared.domain.as_str())).await;
     }
     .instrument(span)
     .await;

@@ -123,8 +123,11 @@ impl Conn {
         // Closing a socket with unread input makes the kernel send a RST, which can destroy the
         // stream error still in flight (the oversized stanza's tail, typically). Read and discard
         // briefly, bounded in time and bytes, so the peer gets to read why it was closed.
+        // The sink is on the heap: an array here would sit in every connection task's future for
+        // the whole session (the task's state machine is as large as its largest state), 4 KiB
+        // per idle session for a buffer only used while closing.
         let drain = async {
-            let mut sink = [0u8; 4096];
+            let mut sink = vec![0u8; 4096];
             let mut left: usize = 1 << 20;
             while left > 0 {
                 match self.io.read(&mut sink).await {

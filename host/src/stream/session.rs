@@ -42,7 +42,9 @@ pub(crate) async fn run(
     let mut im = ImSession::new(jid.clone(), handle.id);
     let result = serve(shared, conn, &mut im, &mut rx, &control, shutdown).await;
     shared.router.unregister(&jid, handle.id);
-    im::session_ended(shared, &mut im).await;
+    // Boxed: it runs once, and inline it would size the state machine every idle session keeps
+    // for its whole life.
+    Box::pin(im::session_ended(shared, &mut im)).await;
     // A session that replaced this one waits for this before its bind is answered.
     control.mark_ended();
     result
