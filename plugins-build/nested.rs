@@ -12,6 +12,7 @@ pub(crate) const TARGET: &str = "wasm32-wasip2";
 /// A `cargo build --release --target wasm32-wasip2` run in `dir` into `target_dir`, cleaned of
 /// what the outer build's environment would wrongly pass on. Add `-p`/`--manifest-path` and run.
 pub(crate) fn wasm_cargo(dir: &Path, target_dir: &Path) -> Command {
+    ensure_target();
     let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
         .current_dir(dir)
@@ -39,6 +40,33 @@ pub(crate) fn wasm_cargo(dir: &Path, target_dir: &Path) -> Command {
         cargo.arg("--offline");
     }
     cargo
+}
+
+/// Adds the target to the toolchain when its standard library is missing. rustup installs the
+/// targets `rust-toolchain.toml` lists only when it installs the toolchain itself, not into one
+/// that was already there (or is linked to another), and the README promises that
+/// `cargo test --workspace` needs no manual step. Without rustup the build fails with rustc's own
+/// message naming the missing target.
+fn ensure_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = libdir
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .is_some_and(|mut entries| entries.next().is_some());
+    if installed {
+        return;
+    }
+    // `RUSTUP_TOOLCHAIN` (set by rustup's proxies) makes this the toolchain building us.
+    match Command::new("rustup").args(["target", "add", TARGET]).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => println!("cargo:warning=`rustup target add {TARGET}` failed: {s}"),
+        Err(e) => println!("cargo:warning={TARGET} is not installed and rustup could not run: {e}"),
+    }
 }
 
 /// `<target>/<name>` when OUT_DIR has cargo's usual shape
