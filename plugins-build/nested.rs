@@ -62,7 +62,10 @@ fn ensure_target() {
         return;
     }
     // `RUSTUP_TOOLCHAIN` (set by rustup's proxies) makes this the toolchain building us.
-    match Command::new("rustup").args(["target", "add", TARGET]).status() {
+    match Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+    {
         Ok(s) if s.success() => {}
         Ok(s) => println!("cargo:warning=`rustup target add {TARGET}` failed: {s}"),
         Err(e) => println!("cargo:warning={TARGET} is not installed and rustup could not run: {e}"),

@@ -18,6 +18,14 @@ pub(crate) const ROSTER: &str = "jabber:iq:roster";
 pub(crate) const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 /// RFC 6121 §3.4: subscription pre-approval stream feature.
 pub(crate) const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+/// XEP-0198: stream management.
+pub(crate) const SM: &str = "urn:xmpp:sm:3";
+/// XEP-0352: client state indication.
+pub(crate) const CSI: &str = "urn:xmpp:csi:0";
+/// XEP-0280: message carbons (copies the host recognises, never produces).
+pub(crate) const CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0313: message archive management (results the host recognises, never produces).
+pub(crate) const MAM: &str = "urn:xmpp:mam:2";
 /// XEP-0030: service discovery, info.
 pub(crate) const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// XEP-0030: service discovery, items.

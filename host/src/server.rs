@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) ip_limits: Arc<crate::stream::ip_limit::IpLimits>,
     /// The loaded plugins.
     pub(crate) plugins: Plugins,
+    /// Sessions a client may resume (XEP-0198).
+    pub(crate) resumptions: crate::stream::resume::Resumptions,
 }
 
 /// The addresses the server actually listens on (useful with port 0).
@@ -127,6 +129,7 @@ impl Server {
             throttle,
             ip_limits,
             plugins,
+            resumptions: Default::default(),
         });
         shared.plugins.attach(Arc::downgrade(&shared));
         Ok(Self {

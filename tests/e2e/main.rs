@@ -23,11 +23,15 @@
 //!   tokio-xmpp and slixmpp.
 //! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
 //!   a slow reader closed (issue 5).
+//! - `csi`: XEP-0352 client state indication: an inactive client is spared presence floods.
+//! - `sm`: XEP-0198 stream management: acks, resumption (raw and with tokio-xmpp's resuming
+//!   client through a `FlakyLink`), unacknowledged messages of a session never resumed (issue 6).
 //! - `support`: stanza builders and predicates shared by the suites.
 
 mod abuse;
 mod auth;
 mod carbons;
+mod csi;
 mod hardening;
 mod im;
 mod load;
@@ -38,4 +42,5 @@ mod plugins;
 mod roster;
 mod services;
 mod session;
+mod sm;
 mod support;

@@ -11,11 +11,12 @@ use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::mam::{Fin, Result_};
 use tessera_tests::parsers::message::Message;
 use tessera_tests::parsers::minidom::Element;
-use tessera_tests::parsers::presence::Presence;
+use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
+use tessera_tests::tokio_xmpp::jid::Jid;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse, Stanza};
 use tessera_tests::{TestClient, TestServer, slix};
 
-use crate::support::{bare, befriend, chat, is_message, jid};
+use crate::support::{bare, befriend, chat, is_message, is_presence, jid};
 
 const PW: &str = "a password for the archive";
 const MAM: &str = "urn:xmpp:mam:2";
@@ -44,6 +45,12 @@ async fn server(default: &str) -> anyhow::Result<TestServer> {
 async fn online(server: &TestServer, user: &str) -> anyhow::Result<TestClient> {
     let mut client = TestClient::connect(server, user, PW).await?;
     client.send(Presence::available()).await?;
+    // Available once the server broadcast it back (RFC 6121 §4.2.2): a message to the bare JID
+    // sent before that would find no available resource.
+    let me = Jid::from(client.jid().clone());
+    client
+        .recv(|s| is_presence(s, &PresenceType::None, &me))
+        .await?;
     Ok(client)
 }
 

@@ -56,6 +56,8 @@ pub struct ClientOptions {
     pub channel_binding: bool,
     /// Request this resource (otherwise the server picks one).
     pub resource: Option<String>,
+    /// Dial this address (a [`crate::link::FlakyLink`] in front of the listener) instead.
+    pub via: Option<SocketAddr>,
 }
 
 /// A `ServerConnector` that dials one address and trusts only the test CA.
@@ -70,10 +72,10 @@ pub struct TestConnector {
 impl TestConnector {
     /// A connector for `server` with `opts`' transport and channel binding.
     pub fn new(server: &impl Endpoint, opts: &ClientOptions) -> Self {
-        let addr = match opts.transport {
+        let addr = opts.via.unwrap_or(match opts.transport {
             Transport::StartTls => server.c2s_addr(),
             Transport::DirectTls => server.direct_tls_addr(),
-        };
+        });
         Self {
             addr,
             tls: server.ca().client_config(),
@@ -101,6 +103,10 @@ impl ServerConnector for TestConnector {
             id: None,
         };
         let mut tcp = TcpStream::connect(self.addr).await?;
+        // As interactive clients do: with XEP-0198 the client writes small `<a/>`s between its
+        // stanzas, and Nagle's algorithm would hold the next stanza until the server's delayed
+        // ACK (40 ms on Linux).
+        tcp.set_nodelay(true)?;
         if self.transport == Transport::StartTls {
             let stream = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
             let (features, mut stream) = stream.recv_features().await?;
@@ -228,6 +234,7 @@ pub struct TestClient {
     jid: FullJid,
     backlog: VecDeque<Stanza>,
     iq_counter: u64,
+    resumptions: usize,
 }
 
 impl TestClient {
@@ -306,6 +313,7 @@ impl TestClient {
             jid,
             backlog: VecDeque::new(),
             iq_counter: 0,
+            resumptions: 0,
         })
     }
 
@@ -329,6 +337,11 @@ impl TestClient {
             )
             .await;
         Ok(answered.is_ok())
+    }
+
+    /// How often tokio-xmpp resumed the session on a new connection (XEP-0198), as seen so far.
+    pub fn resumptions(&self) -> usize {
+        self.resumptions
     }
 
     /// The full JID the server bound.
@@ -402,6 +415,8 @@ impl TestClient {
                 match self.client.next().await {
                     Some(Event::Stanza(stanza)) if pred(&stanza) => return Ok(stanza),
                     Some(Event::Stanza(stanza)) => self.backlog.push_back(stanza),
+                    // XEP-0198: tokio-xmpp reconnected and resumed; the session goes on.
+                    Some(Event::Online { resumed: true, .. }) => self.resumptions += 1,
                     Some(Event::Online { .. }) => bail!("session restarted (the server closed it)"),
                     Some(Event::Disconnected(e)) => bail!("disconnected: {e}"),
                     None => bail!("client stopped"),

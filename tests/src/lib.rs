@@ -10,6 +10,7 @@
 //! - [`client`]: [`TestClient`] over `tokio-xmpp` with our own `ServerConnector` (STARTTLS or
 //!   direct TLS, optional `tls-exporter` channel binding), and [`try_login`] for refused logins.
 //! - [`slix`]: runs the `slixmpp` scripts in `tests/py/` (a client in another language).
+//! - [`link`]: [`FlakyLink`], a TCP relay a test can blackhole and cut (XEP-0198 resumption).
 //! - [`raw`]: [`RawConn`], byte-level, for malformed, oversized and hostile input.
 //! - [`load`]: the load generator's core (logged-in sessions, 1:1 throughput and latency).
 //!
@@ -17,6 +18,7 @@
 
 pub mod ca;
 pub mod client;
+pub mod link;
 pub mod load;
 pub mod raw;
 pub mod server;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 pub use ca::{DOMAIN, TestCa};
 pub use client::{ClientOptions, LoginError, TestClient, Transport, try_login};
+pub use link::FlakyLink;
 pub use raw::RawConn;
 pub use server::TestServer;
 pub use tokio_xmpp;

@@ -94,6 +94,23 @@ impl RawConn {
         password: &str,
         resource: &str,
     ) -> anyhow::Result<(Self, String)> {
+        let (mut conn, _) = Self::authenticated(addr, tls, user, password).await?;
+        let jid = conn.bind(resource).await?;
+        Ok((conn, jid))
+    }
+
+    /// Connects to the STARTTLS listener, authenticates and opens the restarted stream, stopping
+    /// before resource binding (where XEP-0198 resumption happens). Returns the connection and
+    /// the features of the authenticated stream.
+    ///
+    /// # Errors
+    /// Any negotiation step fails or times out.
+    pub async fn authenticated(
+        addr: SocketAddr,
+        tls: Arc<ClientConfig>,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<(Self, String)> {
         let mut conn = Self::connect(addr).await?;
         conn.open_stream().await?;
         conn.starttls(tls).await?;
@@ -104,9 +121,8 @@ impl RawConn {
             "SCRAM-SHA-1"
         };
         conn.authenticate(mechanism, user, password).await?;
-        conn.open_stream().await?;
-        let jid = conn.bind(resource).await?;
-        Ok((conn, jid))
+        let features = conn.open_stream().await?;
+        Ok((conn, features))
     }
 
     /// Writes raw bytes.

@@ -297,6 +297,9 @@ pub struct SessionsConfig {
     pub resource_conflict: ResourceConflict,
     /// Most sessions one account may hold at once (default 32).
     pub max_per_account: usize,
+    /// How long a stream-managed session whose connection dropped waits for the client to
+    /// resume it (XEP-0198 §5; default 5 minutes, zero: resumption is not offered).
+    pub resumption_timeout: Duration,
 }
 
 /// Optional server features.

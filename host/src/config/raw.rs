@@ -286,6 +286,7 @@ pub(crate) fn default_connect_rate_per_ip() -> i64 {
 pub(crate) struct RawSessions {
     pub(crate) resource_conflict: String,
     pub(crate) max_per_account: i64,
+    pub(crate) resumption_timeout: String,
 }
 
 impl Default for RawSessions {
@@ -293,6 +294,7 @@ impl Default for RawSessions {
         Self {
             resource_conflict: default_resource_conflict(),
             max_per_account: default_max_per_account(),
+            resumption_timeout: default_resumption_timeout(),
         }
     }
 }
@@ -303,6 +305,11 @@ pub(crate) fn default_resource_conflict() -> String {
 
 pub(crate) fn default_max_per_account() -> i64 {
     32
+}
+
+/// ejabberd's default; Conversations and Monal expect minutes, not seconds.
+pub(crate) fn default_resumption_timeout() -> String {
+    "5m".to_owned()
 }
 
 /// `[features]`

@@ -138,6 +138,10 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
             }
         },
         max_per_account: count("sessions.max_per_account", raw.sessions.max_per_account, 1)?,
+        resumption_timeout: off_or_duration(
+            "sessions.resumption_timeout",
+            &raw.sessions.resumption_timeout,
+        )?,
     };
 
     let logging = LoggingConfig {
@@ -519,6 +523,14 @@ fn duration(key: &str, raw: &str) -> Result<Duration> {
         return Err(ConfigError::invalid(key, "must be longer than zero"));
     }
     Ok(d)
+}
+
+/// A human-readable duration where zero (`"0s"`) turns the feature off.
+fn off_or_duration(key: &str, raw: &str) -> Result<Duration> {
+    if humantime::parse_duration(raw.trim()).is_ok_and(|d| d.is_zero()) {
+        return Ok(Duration::ZERO);
+    }
+    duration(key, raw)
 }
 
 /// A byte count: an integer, or a number with a unit (`B`, `KiB`, `MiB`, `GiB`; `KB`/`MB`/`GB`

@@ -14,6 +14,8 @@
 //! - `subscription`: the pure subscription state machine (RFC 6121 §3, Appendix A);
 //!   `subscription_io` drives it against storage and the router for both sides.
 //! - `roster`: roster get/set/remove, versioning and pushes (RFC 6121 §2).
+//! - `undelivered`: what an ended session did not deliver (XEP-0198 unacknowledged stanzas, its
+//!   queue): other resources, offline storage or a bounce.
 //! - `iq`: IQ routing and the server's own IQs: `disco` (XEP-0030), `ping` (XEP-0199),
 //!   `time` (XEP-0202), `version` (XEP-0092), `commands` (XEP-0050) with `admin` (the server's
 //!   own admin commands).
@@ -35,6 +37,7 @@ pub(crate) mod stanza;
 mod subscription;
 mod subscription_io;
 mod time;
+mod undelivered;
 mod version;
 
 use std::collections::HashSet;
@@ -46,6 +49,7 @@ use crate::plugins::{self, Flow, Hook};
 use crate::server::Shared;
 use error::{Condition, Header, bounce};
 use stanza::{Dest, parse_to, send};
+pub(crate) use undelivered::undelivered;
 
 /// Per-session IM state, owned by the session's task.
 #[derive(Debug)]

@@ -48,7 +48,8 @@ mod load;
 mod route;
 mod scope;
 mod timers;
-mod wire;
+// stream: `wire::parse` also reparses what a session left undelivered (`crate::im::undelivered`).
+pub(crate) mod wire;
 
 use std::path::PathBuf;
 

@@ -13,7 +13,6 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use jid::{BareJid, FullJid};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Why the router asked a session to close.
@@ -117,7 +116,7 @@ pub(crate) struct SessionHandle {
     pub(crate) jid: FullJid,
     /// Unique per connection, so a stale unregister cannot remove a newer session on the same JID.
     pub(crate) id: u64,
-    pub(crate) tx: mpsc::Sender<Outbound>,
+    pub(crate) tx: flume::Sender<Outbound>,
     pub(crate) control: Arc<SessionControl>,
 }
 
@@ -342,14 +341,18 @@ impl Router {
         Self::try_queue(&tx.0, &tx.1, stanza)
     }
 
-    fn try_queue(tx: &mpsc::Sender<Outbound>, control: &SessionControl, stanza: Bytes) -> Delivery {
+    fn try_queue(
+        tx: &flume::Sender<Outbound>,
+        control: &SessionControl,
+        stanza: Bytes,
+    ) -> Delivery {
         match tx.try_send(Outbound::Stanza(stanza)) {
             Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(flume::TrySendError::Full(_)) => {
                 control.close(CloseReason::SlowReader);
                 Delivery::Overflow
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::NoSession,
+            Err(flume::TrySendError::Disconnected(_)) => Delivery::NoSession,
         }
     }
 
@@ -390,8 +393,8 @@ impl Router {
 mod tests {
     use super::*;
 
-    fn handle(jid: &str, id: u64, cap: usize) -> (SessionHandle, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn handle(jid: &str, id: u64, cap: usize) -> (SessionHandle, flume::Receiver<Outbound>) {
+        let (tx, rx) = flume::bounded(cap);
         let h = SessionHandle {
             jid: jid.parse().expect("invariant: test JID is valid"),
             id,

@@ -86,7 +86,9 @@ pub(crate) async fn serve(
             () = shutdown.cancelled() => Err(ConnError::stream("system-shutdown", "server shutting down")),
         };
         let result = match negotiated {
-            Ok(bound) => {
+            // The connection now belongs to the session it resumed, which closes it in time.
+            Ok(negotiate::Negotiated::Resumed) => return,
+            Ok(negotiate::Negotiated::Bound(bound)) => {
                 tracing::Span::current().record("jid", tracing::field::display(&bound.jid));
                 tracing::debug!("session bound");
                 session::run(&shared, &mut conn, bound, &shutdown).await

@@ -64,6 +64,17 @@ impl Conn {
         }
     }
 
+    /// Takes the connection out, leaving an empty one whose I/O fails (a resumption hands the
+    /// connection to the session it resumes).
+    pub(crate) fn take(&mut self) -> Self {
+        let empty = Self::new(
+            Transport::Upgrading,
+            StreamParser::new(tessera_xml::Limits::default()),
+            self.write_timeout,
+        );
+        std::mem::replace(self, empty)
+    }
+
     /// Reads once from the transport into the parser, straight into its buffer (no copy).
     ///
     /// # Cancel safety
@@ -112,7 +123,20 @@ impl Conn {
                     "en",
                 ));
             }
-            out.extend_from_slice(&tessera_xml::stream_error(condition, None));
+            let error = tessera_xml::stream_error(condition, None);
+            // RFC 6120 §4.9.4: an application-specific condition follows the defined one.
+            const END: &[u8] = b"</stream:error></stream:stream>";
+            match (
+                err.and_then(ConnError::application_condition),
+                error.strip_suffix(END),
+            ) {
+                (Some(app), Some(head)) => {
+                    out.extend_from_slice(head);
+                    out.extend_from_slice(app.as_bytes());
+                    out.extend_from_slice(END);
+                }
+                _ => out.extend_from_slice(&error),
+            }
         } else if self.header_sent {
             out.extend_from_slice(tessera_xml::STREAM_CLOSE);
         }

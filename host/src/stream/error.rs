@@ -29,6 +29,9 @@ pub(crate) enum ConnError {
     /// A deadline passed (handshake, idle ping, write).
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    /// A XEP-0198 stream management violation (its stream error carries XEP-0198's element).
+    #[error("stream management: {0}")]
+    SmProtocol(#[from] super::sm::SmError),
     /// Our fault.
     #[error("internal: {0}")]
     Internal(String),
@@ -46,7 +49,17 @@ impl ConnError {
             Self::Xml(e) => Some(e.condition()),
             Self::Stream { condition, .. } => Some(condition),
             Self::Timeout(_) => Some("connection-timeout"),
+            Self::SmProtocol(e) => Some(e.stream_error().0),
             Self::Internal(_) => Some("internal-server-error"),
+        }
+    }
+
+    /// An application-specific condition element to send with the stream error (RFC 6120
+    /// §4.9.4), serialised.
+    pub(crate) fn application_condition(&self) -> Option<String> {
+        match self {
+            Self::SmProtocol(e) => e.stream_error().1,
+            _ => None,
         }
     }
 }

@@ -14,17 +14,24 @@
 //! - `error`: why a connection ends, as RFC 6120 §4.9.3 stream error conditions.
 //! - `negotiate`: stream headers, features, STARTTLS and resource binding.
 //! - `sasl`: the SASL exchange on top of `tessera-sasl`, with failure throttling (`throttle`).
-//! - `session`: the bound session loop: inbound stanzas, queued outbound stanzas, idle pings.
+//! - `session`: the bound session loop: inbound stanzas, queued outbound stanzas, idle pings,
+//!   hibernation and resumption.
+//! - `csi`: XEP-0352 client state indication, sans-IO: what an inactive client is spared.
+//! - `sm`: XEP-0198 stream management, sans-IO: counters, the unacknowledged queue, nonzas.
+//! - `resume`: the registry of resumable sessions and the hand-off of a resuming connection.
 //! - `c2s`: the per-connection entry point tying these together.
 
 mod bucket;
 mod c2s;
 mod conn;
+mod csi;
 mod error;
 pub(crate) mod ip_limit;
 mod negotiate;
+pub(crate) mod resume;
 mod sasl;
 mod session;
+mod sm;
 pub(crate) mod throttle;
 mod transport;
 

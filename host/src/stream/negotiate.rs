@@ -15,7 +15,9 @@ use tessera_xml::{Event, StreamHeader};
 use super::conn::Conn;
 use super::error::ConnError;
 use super::escape;
+use super::resume::Resumption;
 use super::sasl::{self, SaslOutcome};
+use super::sm;
 use super::transport::Transport;
 use crate::config::ResourceConflict;
 use crate::ns;
@@ -41,7 +43,15 @@ const REPLACED_SESSION_WAIT: std::time::Duration = std::time::Duration::from_sec
 pub(crate) struct Bound {
     pub(crate) jid: FullJid,
     pub(crate) handle: SessionHandle,
-    pub(crate) rx: tokio::sync::mpsc::Receiver<crate::router::Outbound>,
+    pub(crate) rx: flume::Receiver<crate::router::Outbound>,
+}
+
+/// How negotiation ended.
+pub(crate) enum Negotiated {
+    /// A new session, bound.
+    Bound(Bound),
+    /// The connection resumed an existing session (XEP-0198 §5) and was handed to it.
+    Resumed,
 }
 
 /// A fresh random stream id (RFC 6120 §4.7.3: unique and unpredictable).
@@ -59,7 +69,7 @@ pub(crate) async fn run(
     conn: &mut Conn,
     peer: SocketAddr,
     conn_id: u64,
-) -> Result<Bound, ConnError> {
+) -> Result<Negotiated, ConnError> {
     let mut stage = if conn.io.is_tls() {
         Stage::Encrypted
     } else {
@@ -124,8 +134,18 @@ pub(crate) async fn run(
                 }
                 (Stage::Authenticated(user), "iq", ns::JABBER_CLIENT) => {
                     if let Some(bound) = bind(shared, conn, &el, user, conn_id).await? {
-                        return Ok(bound);
+                        return Ok(Negotiated::Bound(bound));
                     }
+                }
+                (Stage::Authenticated(user), "resume", ns::SM) => {
+                    if resume(shared, conn, &el, user).await? {
+                        return Ok(Negotiated::Resumed);
+                    }
+                }
+                // XEP-0198 §3: enabling comes after binding.
+                (Stage::Authenticated(_), "enable", ns::SM) => {
+                    conn.write(sm::failed("unexpected-request", None).as_bytes())
+                        .await?;
                 }
                 (Stage::Plaintext, ..) if shared.config.tls.require_encryption => {
                     return Err(ConnError::stream(
@@ -211,6 +231,10 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
             f.push_str(
                 "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
             );
+            // XEP-0198: acknowledgements and resumption.
+            let _ = write!(f, "<sm xmlns='{}'/>", ns::SM);
+            // XEP-0352: the client may say it is inactive.
+            let _ = write!(f, "<csi xmlns='{}'/>", ns::CSI);
             // RFC 6121 §2.6.1 and §3.4.1.
             let _ = write!(
                 f,
@@ -229,6 +253,40 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
     );
     f.push_str("</stream:features>");
     f
+}
+
+/// `<resume/>` (XEP-0198 §5) from a client authenticated as `user`: the connection goes to the
+/// session it names (which answers `<resumed/>`), and `true` is returned; otherwise the client gets
+/// `<failed/>` and may bind a new session.
+async fn resume(
+    shared: &Shared,
+    conn: &mut Conn,
+    el: &Element,
+    user: &str,
+) -> Result<bool, ConnError> {
+    let (Some(previd), Ok(h)) = (el.attr("previd"), sm::h_of(el)) else {
+        conn.write(sm::failed("bad-request", None).as_bytes())
+            .await?;
+        return Ok(false);
+    };
+    let resumption = Resumption {
+        conn: conn.take(),
+        h,
+    };
+    match shared.resumptions.resume(previd, user, resumption) {
+        Ok(jid) => {
+            tracing::debug!(%jid, "resuming");
+            Ok(true)
+        }
+        Err((refused, back)) => {
+            *conn = back.conn;
+            // Logged apart, answered alike: a guessed id learns nothing.
+            tracing::debug!(?refused, "resumption refused");
+            conn.write(sm::failed("item-not-found", None).as_bytes())
+                .await?;
+            Ok(false)
+        }
+    }
 }
 
 /// Upgrades the transport after `<proceed/>` (RFC 6120 §5.4.3.3).
@@ -290,7 +348,7 @@ async fn bind(
     if requested.is_some() && policy == ResourceConflict::Rename && shared.router.is_bound(&jid) {
         jid = generated(shared, user)?;
     }
-    let (tx, rx) = tokio::sync::mpsc::channel(shared.config.limits.session_queue);
+    let (tx, rx) = flume::bounded(shared.config.limits.session_queue);
     let handle = SessionHandle {
         jid: jid.clone(),
         id: conn_id,

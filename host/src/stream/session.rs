@@ -1,23 +1,34 @@
 //! The bound session loop (RFC 6120 §8 on a negotiated stream).
 //!
 //! One `select!` over cancel-safe futures: the socket (`read_buf` into the parser), the session's
-//! bounded outbound queue, the router's close request, server shutdown, and the idle timer.
-//! Outbound stanzas are batched: everything already queued is written with one flush.
+//! bounded outbound queue, the router's close request, server shutdown, a resumption taking the
+//! stream over, and the idle timer. Outbound stanzas are batched: everything already queued is
+//! written with one flush.
+//!
+//! With XEP-0198 stream management enabled (`sm`), every stanza written is kept until the client
+//! acknowledges it. A stream that loses its connection and granted resumption hibernates: the
+//! session stays bound (stanzas for it queue up) until the client resumes on a new connection or
+//! the window passes. Whatever no client acknowledged when the session finally ends (and whatever
+//! was still queued for it) goes to [`im::undelivered`]: other resources, offline storage or a
+//! bounce, never silently lost.
 
-use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use jid::FullJid;
 use minidom::Element;
 use tessera_xml::Event;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::bucket::Bucket;
 use super::conn::Conn;
+use super::csi::Held;
 use super::error::ConnError;
 use super::escape;
-use super::negotiate::Bound;
+use super::negotiate::{Bound, new_stream_id};
+use super::resume::Resumption;
+use super::sm::{self, StreamManagement};
 use crate::im::{self, ImSession};
 use crate::ns;
 use crate::router::{Outbound, SessionControl};
@@ -26,42 +37,205 @@ use crate::server::Shared;
 /// Most bytes written per flush when draining the queue.
 const MAX_BATCH: usize = 64 * 1024;
 
-/// Runs a bound session until it ends, then unregisters it and tells its contacts.
+/// The stream state a session keeps across connections.
+struct Stream {
+    /// Set by `<enable/>`.
+    sm: Option<StreamManagement>,
+    /// Set by XEP-0352 `<inactive/>`: what the client is spared for now.
+    inactive: Option<Held>,
+    /// With resumption granted: where a resuming connection arrives, and the window.
+    resume: Option<(flume::Receiver<Resumption>, Duration)>,
+}
+
+/// Runs a bound session until it ends, then unregisters it, tells its contacts and finds another
+/// way for whatever it could not be shown to have delivered.
 pub(crate) async fn run(
     shared: &Shared,
     conn: &mut Conn,
     bound: Bound,
     shutdown: &CancellationToken,
 ) -> Result<(), ConnError> {
-    let Bound {
-        jid,
-        handle,
-        mut rx,
-    } = bound;
+    let Bound { jid, handle, rx } = bound;
     let control = handle.control.clone();
     let mut im = ImSession::new(jid.clone(), handle.id);
-    let result = serve(shared, conn, &mut im, &mut rx, &control, shutdown).await;
+    let mut stream = Stream {
+        sm: None,
+        inactive: None,
+        resume: None,
+    };
+    let result = loop {
+        let takeover = match serve(shared, conn, &mut im, &rx, &control, shutdown, &mut stream)
+            .await
+        {
+            Ok(r) => {
+                tracing::debug!("stream taken over by a resumption");
+                r
+            }
+            Err(e) => {
+                let Some((resumes, window)) = stream.resume.as_ref().filter(|_| lost(&e)) else {
+                    break Err(e);
+                };
+                tracing::debug!(error = %e, "connection lost; hibernating");
+                // Boxed: only a hibernating session needs this state.
+                match Box::pin(hibernate(resumes, *window, &control, shutdown)).await {
+                    Some(r) => r,
+                    None => {
+                        tracing::debug!("not resumed");
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        if let Err(e) = Box::pin(resumed(shared, conn, &mut stream, takeover)).await {
+            break Err(e);
+        }
+    };
     shared.router.unregister(&jid, handle.id);
-    // Boxed: it runs once, and inline it would size the state machine every idle session keeps
-    // for its whole life.
+    let mut left = Vec::new();
+    if let Some(sm) = &mut stream.sm {
+        if let Some(id) = &sm.resume_id {
+            shared.resumptions.remove(id);
+        }
+        let unacked = sm.take_unacked();
+        if matches!(result, Err(ConnError::PeerClosed)) {
+            // The client closed the stream itself: what we wrote before reading its
+            // `</stream:stream>` reached it over a connection it closed in order, and RFC 6120
+            // §4.4 has it read up to our own closing tag. Handing those on again would repeat
+            // them (an offline message delivered twice) for every client that closes without a
+            // last `<a/>`, as tokio-xmpp does.
+            tracing::debug!(
+                stanzas = unacked.len(),
+                "clean close: unacknowledged stanzas were delivered"
+            );
+        } else {
+            left = unacked;
+        }
+    }
+    if let Some(held) = &mut stream.inactive {
+        left.extend(held.take());
+    }
+    if let Some((resumes, _)) = stream.resume.take() {
+        // Resumptions that raced the end: the session is gone, they get `<failed/>`.
+        while let Ok(mut r) = resumes.try_recv() {
+            let _ = r
+                .conn
+                .write(sm::failed("item-not-found", None).as_bytes())
+                .await;
+            Box::pin(r.conn.close(None, shared.domain.as_str())).await;
+        }
+    }
+    // Stanzas routed to the session that it never wrote.
+    left.extend(rx.drain().map(|Outbound::Stanza(b)| b));
+    // Handed on before contacts learn the session is gone, so that whatever they do next (a
+    // new login, a message) finds them where they went. Boxed: these run once, and inline they
+    // would size the state machine every idle session keeps for its whole life.
+    if !left.is_empty() {
+        tracing::debug!(
+            stanzas = left.len(),
+            "session ended with undelivered stanzas"
+        );
+        Box::pin(im::undelivered(shared, &jid, left)).await;
+    }
     Box::pin(im::session_ended(shared, &mut im)).await;
     // A session that replaced this one waits for this before its bind is answered.
     control.mark_ended();
     result
 }
 
+/// Whether an error means the connection went away under a live stream (the client may come
+/// back and resume), rather than a close the client asked for or a stream error.
+fn lost(e: &ConnError) -> bool {
+    matches!(e, ConnError::Eof | ConnError::Io(_) | ConnError::Timeout(_))
+}
+
+/// The stream without a connection: waits for a resumption within `window`. `None` when the window
+/// passed or the session was closed meanwhile.
+async fn hibernate(
+    resumes: &flume::Receiver<Resumption>,
+    window: Duration,
+    control: &SessionControl,
+    shutdown: &CancellationToken,
+) -> Option<Resumption> {
+    tokio::select! {
+        biased;
+        _ = control.closed() => None,
+        () = shutdown.cancelled() => None,
+        r = resumes.recv_async() => r.ok(),
+        () = sleep(window) => None,
+    }
+}
+
+/// The next resumption for a resumable stream; never, for one that is not.
+///
+/// # Cancel safety
+/// Cancel safe: flume's `recv_async` leaves an item in the channel unless it returns it.
+async fn resumption(resumes: Option<&flume::Receiver<Resumption>>) -> Option<Resumption> {
+    match resumes {
+        Some(r) => r.recv_async().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Switches the stream to the resuming connection: `<resumed/>`, then everything the client has
+/// not acknowledged, in order (XEP-0198 §5).
+async fn resumed(
+    shared: &Shared,
+    conn: &mut Conn,
+    stream: &mut Stream,
+    r: Resumption,
+) -> Result<(), ConnError> {
+    // The old connection, if any, is dropped here: the client gave up on it.
+    *conn = r.conn;
+    let Some(sm) = stream.sm.as_mut() else {
+        return Err(ConnError::Internal(
+            "resumed a stream without stream management".into(),
+        ));
+    };
+    sm.connection_replaced();
+    let previd = sm.resume_id.clone().unwrap_or_default();
+    if let Err(e) = sm.acknowledge(r.h) {
+        let (condition, _) = e.stream_error();
+        conn.write(sm::failed(condition, Some(sm.inbound())).as_bytes())
+            .await?;
+        return Err(ConnError::SmProtocol(e));
+    }
+    let mut out = sm::resumed(&previd, sm.inbound()).into_bytes();
+    let mut resent = 0usize;
+    for b in sm.unacked() {
+        out.extend_from_slice(b);
+        resent += 1;
+        if out.len() >= MAX_BATCH {
+            conn.write(&out).await?;
+            out.clear();
+        }
+    }
+    if sm.should_request() {
+        out.extend_from_slice(sm::REQUEST.as_bytes());
+    }
+    conn.write(&out).await?;
+    tracing::debug!(resent, "stream resumed");
+    // XEP-0352 §5: a new stream starts active; what was held goes out now.
+    if let Some(mut held) = stream.inactive.take().filter(|h| !h.is_empty()) {
+        write_stanzas(shared, conn, &mut stream.sm, held.take()).await?;
+    }
+    Ok(())
+}
+
+/// Serves the stream on `conn` until the connection ends (`Err`) or a resumption takes the stream
+/// over (`Ok`, with the new connection).
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     shared: &Shared,
     conn: &mut Conn,
     im: &mut ImSession,
-    rx: &mut mpsc::Receiver<Outbound>,
-    control: &Arc<SessionControl>,
+    rx: &flume::Receiver<Outbound>,
+    control: &SessionControl,
     shutdown: &CancellationToken,
-) -> Result<(), ConnError> {
+    stream: &mut Stream,
+) -> Result<Resumption, ConnError> {
     let limits = &shared.config.limits;
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
     let mut ping_outstanding = false;
-    let mut batch = Vec::with_capacity(1024);
     // The session's stanza allowance (`limits.stanza_rate`, `limits.stanza_burst`).
     let mut rate = limits
         .stanza_rate
@@ -92,7 +266,16 @@ async fn serve(
                         bucket.take();
                     }
                     completed = true;
-                    inbound(shared, conn, im, el).await?;
+                    if el.ns() == ns::SM {
+                        stream_management(shared, conn, im, el, stream).await?;
+                    } else if el.ns() == ns::CSI {
+                        client_state(shared, conn, &el, stream, rx).await?;
+                    } else {
+                        inbound(shared, conn, im, el, &mut stream.sm).await?;
+                        if let Some(sm) = &mut stream.sm {
+                            sm.received();
+                        }
+                    }
                 }
                 Event::StreamClose => return Err(ConnError::PeerClosed),
                 Event::StreamOpen(_) => {
@@ -113,6 +296,7 @@ async fn serve(
             _ => None,
         };
         let stanza_deadline = stanza_started.map(|t| t + limits.stanza_timeout);
+        let resumes = stream.resume.as_ref().map(|(r, _)| r);
         tokio::select! {
             biased;
             reason = control.closed() => {
@@ -121,6 +305,8 @@ async fn serve(
             () = shutdown.cancelled() => {
                 return Err(ConnError::stream("system-shutdown", "server shutting down"));
             }
+            // A client that lost this connection without us noticing resumes on a new one.
+            Some(r) = resumption(resumes) => return Ok(r),
             () = sleep_until(throttled_until.unwrap_or(idle_deadline)), if throttled_until.is_some() => {}
             () = sleep_until(stanza_deadline.unwrap_or(idle_deadline)), if stanza_deadline.is_some() => {
                 return Err(ConnError::stream("policy-violation", "stanza not finished in time"));
@@ -131,22 +317,26 @@ async fn serve(
                 idle_deadline = Instant::now() + limits.idle_timeout;
                 ping_outstanding = false;
             }
-            Some(Outbound::Stanza(first)) = rx.recv() => {
-                batch.clear();
-                batch.extend_from_slice(&first);
-                let mut stanzas = 1usize;
-                while batch.len() < MAX_BATCH {
+            Ok(Outbound::Stanza(first)) = rx.recv_async() => {
+                let mut stanzas = vec![first];
+                let mut bytes = stanzas[0].len();
+                while bytes < MAX_BATCH {
                     match rx.try_recv() {
                         Ok(Outbound::Stanza(b)) => {
-                            batch.extend_from_slice(&b);
-                            stanzas += 1;
+                            bytes += b.len();
+                            stanzas.push(b);
                         }
                         Err(_) => break,
                     }
                 }
-                conn.write(&batch).await?;
-                // Sizes only: never content.
-                tracing::trace!(stanzas, bytes = batch.len(), "flushed");
+                let stanzas = match &mut stream.inactive {
+                    // XEP-0352: an inactive client gets what matters, and what waited with it.
+                    Some(held) => stanzas.into_iter().filter_map(|b| held.offer(b)).flatten().collect(),
+                    None => stanzas,
+                };
+                if !stanzas.is_empty() {
+                    write_stanzas(shared, conn, &mut stream.sm, stanzas).await?;
+                }
             }
             () = sleep_until(idle_deadline) => {
                 if ping_outstanding {
@@ -156,15 +346,146 @@ async fn serve(
                 // error) counts as activity.
                 let ping = format!(
                     "<iq type='get' id='idle-{}' to='{}' from='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
-                    super::negotiate::new_stream_id(),
+                    new_stream_id(),
                     escape(&im.jid.to_string()),
                     escape(shared.domain.as_str()),
                 );
-                conn.write(ping.as_bytes()).await?;
+                write_stanzas(shared, conn, &mut stream.sm, vec![Bytes::from(ping)]).await?;
                 ping_outstanding = true;
                 idle_deadline = Instant::now() + limits.ping_timeout;
             }
         }
+    }
+}
+
+/// Writes stanzas with one flush. With stream management each is kept until acknowledged (kept
+/// before the write, so a failed write leaves it unacknowledged), and `<r/>` follows when an ack
+/// is due. A lone stanza without `<r/>` (the common case) is written as it is; otherwise they are
+/// copied into one buffer that lives for this flush only, since kept it would sit in every idle
+/// session.
+async fn write_stanzas(
+    shared: &Shared,
+    conn: &mut Conn,
+    sm: &mut Option<StreamManagement>,
+    stanzas: Vec<Bytes>,
+) -> Result<(), ConnError> {
+    let count = stanzas.len();
+    let mut request = false;
+    if let Some(sm) = sm {
+        for b in &stanzas {
+            sm.sent(b.clone());
+        }
+        // XEP-0198 §4: the server may close a stream whose client does not acknowledge; the
+        // queue is bounded like the outbound queue.
+        if sm.unacked_len() > shared.config.limits.session_queue {
+            return Err(ConnError::stream(
+                "resource-constraint",
+                "too many unacknowledged stanzas",
+            ));
+        }
+        request = sm.should_request();
+    }
+    let bytes = match (&stanzas[..], request) {
+        ([one], false) => {
+            conn.write(one).await?;
+            one.len()
+        }
+        _ => {
+            let total = stanzas.iter().map(Bytes::len).sum::<usize>() + sm::REQUEST.len();
+            let mut batch = Vec::with_capacity(total);
+            for b in &stanzas {
+                batch.extend_from_slice(b);
+            }
+            if request {
+                batch.extend_from_slice(sm::REQUEST.as_bytes());
+            }
+            conn.write(&batch).await?;
+            batch.len()
+        }
+    };
+    // Sizes only: never content.
+    tracing::trace!(stanzas = count, bytes, "flushed");
+    Ok(())
+}
+
+/// A XEP-0352 nonza: the client went inactive or came back (never counted as a stanza).
+async fn client_state(
+    shared: &Shared,
+    conn: &mut Conn,
+    el: &Element,
+    stream: &mut Stream,
+    rx: &flume::Receiver<Outbound>,
+) -> Result<(), ConnError> {
+    match el.name() {
+        "inactive" => {
+            stream.inactive.get_or_insert_with(Held::default);
+            Ok(())
+        }
+        "active" => {
+            let Some(mut held) = stream.inactive.take() else {
+                return Ok(());
+            };
+            // What was routed before the client came back joins the hold first, so it is
+            // coalesced with it (and the flush keeps the order things were routed in).
+            let mut out: Vec<Bytes> = rx
+                .drain()
+                .filter_map(|Outbound::Stanza(b)| held.offer(b))
+                .flatten()
+                .collect();
+            out.extend(held.take());
+            if out.is_empty() {
+                return Ok(());
+            }
+            write_stanzas(shared, conn, &mut stream.sm, out).await
+        }
+        _ => Err(ConnError::stream(
+            "unsupported-stanza-type",
+            "unknown client state element",
+        )),
+    }
+}
+
+/// A XEP-0198 nonza on a bound stream (never counted as a stanza).
+async fn stream_management(
+    shared: &Shared,
+    conn: &mut Conn,
+    im: &ImSession,
+    el: Element,
+    stream: &mut Stream,
+) -> Result<(), ConnError> {
+    match (el.name(), &mut stream.sm) {
+        ("enable", None) => {
+            let window = shared.config.sessions.resumption_timeout;
+            let resume = (sm::wants_resume(&el) && !window.is_zero()).then(|| {
+                let max = sm::granted_max(&el, window);
+                let id = new_stream_id();
+                let rx = shared.resumptions.register(id.clone(), im.jid.clone());
+                stream.resume = Some((rx, Duration::from_secs(max)));
+                (id, max)
+            });
+            let reply = sm::enabled(resume.as_ref().map(|(id, max)| (id.as_str(), *max)));
+            stream.sm = Some(StreamManagement::new(resume.map(|(id, _)| id)));
+            conn.write(reply.as_bytes()).await
+        }
+        // §3: enabling twice.
+        ("enable", Some(sm)) => {
+            conn.write(sm::failed("unexpected-request", Some(sm.inbound())).as_bytes())
+                .await
+        }
+        ("r", Some(sm)) => conn.write(sm::answer(sm.inbound()).as_bytes()).await,
+        ("a", Some(sm)) => sm
+            .acknowledge(sm::h_of(&el).map_err(ConnError::SmProtocol)?)
+            .map_err(ConnError::SmProtocol),
+        // §5: resumption happens before binding, on a new stream.
+        ("resume", _) => {
+            let h = stream.sm.as_ref().map(StreamManagement::inbound);
+            conn.write(sm::failed("unexpected-request", h).as_bytes())
+                .await
+        }
+        _ => Err(ConnError::stream(
+            "unsupported-stanza-type",
+            "stream management element out of place",
+        )),
     }
 }
 
@@ -174,10 +495,13 @@ async fn inbound(
     conn: &mut Conn,
     im: &mut ImSession,
     el: Element,
+    sm: &mut Option<StreamManagement>,
 ) -> Result<(), ConnError> {
     tracing::trace!(stanza = el.name(), "received");
     match check_inbound(el, &im.jid, shared.domain.as_str())? {
-        Inbound::SessionReply(reply) => conn.write(reply.as_bytes()).await,
+        Inbound::SessionReply(reply) => {
+            write_stanzas(shared, conn, sm, vec![Bytes::from(reply)]).await
+        }
         Inbound::Stanza(el) => {
             if let Err(e) = im::handle_stanza(shared, im, el).await {
                 tracing::error!(error = %e, "storage failure while handling a stanza");
