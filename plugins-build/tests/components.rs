@@ -53,6 +53,21 @@ fn echo_bot_imports_only_log_and_router() {
     );
 }
 
+/// `external-services` is not a default (it needs the operator's TURN secret), so the test
+/// below does not see it: its documented grants (`docs/operators.md`, `examples/tessera.toml`,
+/// with `router.impersonate` on top of `router`) are checked here instead.
+#[test]
+fn external_services_imports_log_router_and_clock() {
+    let capabilities: BTreeSet<String> = tessera_imports(plugins_build::PLUGIN_EXTERNAL_SERVICES)
+        .into_iter()
+        .filter(|i| !TYPE_ONLY.contains(&i.as_str()))
+        .collect();
+    assert_eq!(
+        capabilities,
+        BTreeSet::from(["clock".to_owned(), "log".to_owned(), "router".to_owned()])
+    );
+}
+
 /// Every built-in default (`host/src/config/default_plugins.toml`) is granted exactly what its
 /// component imports: nothing it cannot use (least privilege), nothing missing (it would be
 /// refused at load). `router.impersonate` widens `router`.

@@ -21,6 +21,8 @@
 //! - `loadgen`: its login paths (held sessions, login rate) used by the issue-5 comparison.
 //! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
 //!   tokio-xmpp and slixmpp.
+//! - `private`, `external_services`: the XEP-0049 and XEP-0215 plugins (issue 6).
+//! - `plugins`: the plugin platform with the `echo-bot` example.
 //! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
 //!   a slow reader closed (issue 5).
 //! - `csi`: XEP-0352 client state indication: an inactive client is spared presence floods.
@@ -32,6 +34,7 @@ mod abuse;
 mod auth;
 mod carbons;
 mod csi;
+mod external_services;
 mod hardening;
 mod im;
 mod load;
@@ -39,8 +42,38 @@ mod loadgen;
 mod mam;
 mod offline;
 mod plugins;
+mod private;
 mod roster;
 mod services;
 mod session;
 mod sm;
 mod support;
+
+/// Every plugin the build produces has a suite here, checked at compile time (STYLE 36,
+/// wasmtime's `foreach_*!`): `foreach_plugin!` names each plugin crate, and a crate with no arm
+/// below (a new directory under `plugins/`) fails the build with "no rules expected" its name.
+macro_rules! has_e2e_suite {
+    (echo_bot, $path:ident) => {
+        has_e2e_suite!(@suite plugins);
+    };
+    (plugin_carbons, $path:ident) => {
+        has_e2e_suite!(@suite carbons);
+    };
+    (plugin_external_services, $path:ident) => {
+        has_e2e_suite!(@suite external_services);
+    };
+    (plugin_mam, $path:ident) => {
+        has_e2e_suite!(@suite mam);
+    };
+    (plugin_offline, $path:ident) => {
+        has_e2e_suite!(@suite offline);
+    };
+    (plugin_private, $path:ident) => {
+        has_e2e_suite!(@suite private);
+    };
+    (@suite $module:ident) => {
+        #[allow(unused_imports, reason = "only asserts that the suite's module exists")]
+        use self::$module as _;
+    };
+}
+plugins_build::foreach_plugin!(has_e2e_suite);

@@ -123,6 +123,13 @@ impl TestServer {
             .with_context(|| format!("adding user {name}"))
     }
 
+    /// The running server's storage: changes made through it (an account removed as `tessera
+    /// user remove` does) reach the server's caches at once, unlike those of a second handle
+    /// opened on the same database, which the server sees only when it rereads.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// Runs one pass of the plugin data garbage collector now (the server runs one every
     /// minute), so a test of retention need not wait for it; returns how many records went.
     pub async fn run_plugin_gc(&self) -> u64 {
