@@ -26,6 +26,10 @@ pub(crate) const CSI: &str = "urn:xmpp:csi:0";
 pub(crate) const CARBONS: &str = "urn:xmpp:carbons:2";
 /// XEP-0313: message archive management (results the host recognises, never produces).
 pub(crate) const MAM: &str = "urn:xmpp:mam:2";
+/// XEP-0115: entity capabilities.
+pub(crate) const CAPS: &str = "http://jabber.org/protocol/caps";
+/// XEP-0157 (an XEP-0128 form type): contact addresses.
+pub(crate) const SERVER_INFO: &str = "http://jabber.org/network/serverinfo";
 /// XEP-0030: service discovery, info.
 pub(crate) const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// XEP-0030: service discovery, items.

@@ -1,9 +1,15 @@
-//! The server as an entity: direct TLS (XEP-0368), ping (XEP-0199), disco#info (XEP-0030), and
-//! graceful shutdown.
+//! The server as an entity: direct TLS (XEP-0368), ping (XEP-0199), disco#info (XEP-0030) with
+//! contact addresses (XEP-0157) and caps (XEP-0115), and graceful shutdown.
 
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use tessera_tests::parsers::caps::{Caps, compute_disco, hash_caps};
 use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
+use tessera_tests::parsers::hashes::Algo;
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::ping::Ping;
+use tessera_tests::parsers::server_info::ServerInfo;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
 use tessera_tests::{ClientOptions, RawConn, TestClient, TestServer, Transport, slix};
 
@@ -106,6 +112,62 @@ async fn disco_info_to_the_server_answers() -> anyhow::Result<()> {
             info.features
         );
     }
+    alice.close().await
+}
+
+/// Issue 6: XEP-0157 contact addresses from `[contact]` in the server's disco#info, and the
+/// server's XEP-0115 caps in the stream features, which a client verifies by hashing the disco#info
+/// it gets for `node#ver` (as clients do before caching).
+#[tokio::test]
+async fn contact_addresses_and_caps_are_published() -> anyhow::Result<()> {
+    let server = TestServer::with_config(
+        "[contact]\nabuse = [\"mailto:abuse@example.org\"]\n\
+         support = [\"xmpp:help@example.org\", \"https://example.org/help\"]\n",
+    )
+    .await?;
+    server.add_user("alice", PW).await?;
+
+    let (_raw, features) =
+        RawConn::authenticated(server.c2s_addr(), server.ca.client_config(), "alice", PW).await?;
+    let start = features
+        .find("<c xmlns='http://jabber.org/protocol/caps'")
+        .context("caps in the stream features")?;
+    let caps: Element =
+        features[start..start + features[start..].find("/>").context("end")? + 2].parse()?;
+    let caps = Caps::try_from(caps)?;
+    assert_eq!(caps.hash, Algo::Sha_1);
+
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    let node = format!("{}#{}", caps.node, B64.encode(&caps.ver));
+    let query = Element::from(DiscoInfoQuery {
+        node: Some(node.clone()),
+    });
+    let info = match alice
+        .iq(Some(jid("localhost")), IqRequest::Get(query))
+        .await?
+    {
+        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
+        other => anyhow::bail!("disco#info on the caps node: {other:?}"),
+    };
+    assert_eq!(info.node.as_deref(), Some(node.as_str()), "node echoed");
+    let computed = hash_caps(&compute_disco(&info), Algo::Sha_1).map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        computed.hash, caps.ver,
+        "the advertised ver is the hash of what disco says"
+    );
+
+    let form = info
+        .extensions
+        .iter()
+        .find(|f| f.form_type() == Some("http://jabber.org/network/serverinfo"))
+        .context("XEP-0157 form")?;
+    let contact = ServerInfo::try_from(form.clone())?;
+    assert_eq!(contact.abuse, ["mailto:abuse@example.org"]);
+    assert_eq!(
+        contact.support,
+        ["xmpp:help@example.org", "https://example.org/help"]
+    );
+    assert!(contact.security.is_empty());
     alice.close().await
 }
 

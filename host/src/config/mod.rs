@@ -6,6 +6,7 @@
 //!
 //! Every key is documented in `examples/tessera.toml`; a test parses every shipped config.
 
+mod contact;
 mod error;
 mod http;
 mod raw;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use contact::ContactConfig;
 pub use error::ConfigError;
 pub use http::{AllowedHost, HttpConfig};
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The HTTP listener (`[http]`) and the plugins' outbound HTTP client.
     pub http: HttpConfig,
+    /// `[contact]`: contact addresses published in disco (XEP-0157).
+    pub contact: ContactConfig,
     /// WebAssembly plugins (`[plugins.<name>]`), in load order (by name).
     pub plugins: Vec<PluginConfig>,
 }

@@ -24,6 +24,7 @@ pub(crate) struct RawConfig {
     pub(crate) features: RawFeatures,
     pub(crate) logging: RawLogging,
     pub(crate) http: super::http::RawHttp,
+    pub(crate) contact: super::contact::RawContact,
     /// `[plugins.<name>]`, loaded in name order (a `BTreeMap`), which is also the tie-break for
     /// hook priorities. Absent: the built-in defaults (`default_plugins.toml`); present, even
     /// empty: exactly what it lists.

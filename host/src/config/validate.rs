@@ -161,6 +161,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
 
     let admins = admins(&raw.admins, &domain)?;
     let http = super::http::validate(&raw.http)?;
+    let contact = super::contact::validate(&raw.contact)?;
 
     let plugins = raw
         .plugins
@@ -184,6 +185,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         },
         logging,
         http,
+        contact,
         plugins,
     })
 }

@@ -3,10 +3,16 @@
 //! Only features the server actually implements are advertised: a client that trusts disco must
 //! not be sent to a namespace that answers `service-unavailable`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use minidom::Element;
+use xmpp_parsers::caps;
+use xmpp_parsers::disco::DiscoInfoResult;
+use xmpp_parsers::hashes::Algo;
 
 use super::error::Condition;
 use super::stanza::set_attr;
+use crate::config::ContactConfig;
 use crate::ns;
 use crate::plugins::iq::DiscoIdentity;
 
@@ -54,37 +60,109 @@ pub(crate) fn server_features(version: bool) -> Vec<&'static str> {
     features
 }
 
-/// disco#info of the server: identity server/im (XEP-0030 §3.1, Registrar "server") and the
-/// server's features, with the plugins' identities and features merged in. Identities are
-/// unique by category, type and name and features by `var` (XEP-0030 §3.1: "MUST NOT" repeat),
-/// both sorted, so the answer is stable (as XEP-0115 hashing wants).
-pub(crate) fn server_info(
-    query: &Element,
-    version: bool,
-    plugin_features: &[String],
-    plugin_identities: &[DiscoIdentity],
-) -> Result<Element, Condition> {
-    no_node(query)?;
-    let mut identities = vec![DiscoIdentity {
-        category: "server".to_owned(),
-        type_: "im".to_owned(),
-        name: None,
-    }];
-    identities.extend_from_slice(plugin_identities);
-    identities.sort();
-    identities.dedup();
-    let mut features: Vec<&str> = server_features(version);
-    features.extend(plugin_features.iter().map(String::as_str));
-    features.sort_unstable();
-    features.dedup();
-    let mut q = Element::bare("query", ns::DISCO_INFO);
-    for i in &identities {
-        q.append_child(named_identity(i));
+/// What the server's disco#info is made of: its own features, the loaded plugins' features and
+/// identities, and the contact addresses (XEP-0157).
+pub(crate) struct ServerInfo<'a> {
+    /// `features.version`: XEP-0092 is answered.
+    pub(crate) version: bool,
+    /// The plugins' features.
+    pub(crate) features: &'a [String],
+    /// The plugins' identities.
+    pub(crate) identities: &'a [DiscoIdentity],
+    /// `[contact]`.
+    pub(crate) contact: &'a ContactConfig,
+}
+
+/// XEP-0115: the node naming this software in the server's caps.
+pub(crate) const CAPS_NODE: &str = env!("CARGO_PKG_REPOSITORY");
+
+impl ServerInfo<'_> {
+    /// disco#info of the server: identity server/im (XEP-0030 §3.1, Registrar "server") and the
+    /// server's features, with the plugins' identities and features merged in, and the contact
+    /// addresses as an XEP-0128 form (XEP-0157). Identities are unique by category, type and name
+    /// and features by `var` (XEP-0030 §3.1: "MUST NOT" repeat), both sorted, so the answer is
+    /// stable (as XEP-0115 hashing wants). `node` is echoed (XEP-0115 §6.2: a query on the caps
+    /// node gets the same answer).
+    pub(crate) fn query(&self, node: Option<&str>) -> Element {
+        let mut identities = vec![DiscoIdentity {
+            category: "server".to_owned(),
+            type_: "im".to_owned(),
+            name: None,
+        }];
+        identities.extend_from_slice(self.identities);
+        identities.sort();
+        identities.dedup();
+        let mut features: Vec<&str> = server_features(self.version);
+        features.extend(self.features.iter().map(String::as_str));
+        features.sort_unstable();
+        features.dedup();
+        let mut q = Element::bare("query", ns::DISCO_INFO);
+        if let Some(node) = node {
+            set_attr(&mut q, "node", node);
+        }
+        for i in &identities {
+            q.append_child(named_identity(i));
+        }
+        for var in features {
+            q.append_child(feature(var));
+        }
+        if !self.contact.is_empty() {
+            q.append_child(contact_form(self.contact));
+        }
+        q
     }
-    for var in features {
-        q.append_child(feature(var));
+
+    /// The XEP-0115 `ver` of [`ServerInfo::query`] (SHA-1, §5.1), computed by `xmpp-parsers`.
+    pub(crate) fn caps_ver(&self) -> Option<String> {
+        let info = DiscoInfoResult::try_from(self.query(None)).ok()?;
+        let hash = caps::hash_caps(&caps::compute_disco(&info), Algo::Sha_1).ok()?;
+        Some(BASE64.encode(hash.hash))
     }
-    Ok(q)
+
+    /// The XEP-0115 stream feature (§6.3): clients that cached this `ver` skip the disco query.
+    pub(crate) fn caps_feature(&self) -> Option<String> {
+        let ver = self.caps_ver()?;
+        Some(format!(
+            "<c xmlns='{}' hash='sha-1' node='{CAPS_NODE}' ver='{ver}'/>",
+            ns::CAPS
+        ))
+    }
+
+    /// Whether `node` is our caps node with the current `ver` (`node#ver`, XEP-0115 §6.2).
+    pub(crate) fn is_caps_node(&self, node: &str) -> bool {
+        node.strip_prefix(CAPS_NODE)
+            .and_then(|rest| rest.strip_prefix('#'))
+            .is_some_and(|ver| self.caps_ver().as_deref() == Some(ver))
+    }
+}
+
+/// The XEP-0157 form: `FORM_TYPE` `http://jabber.org/network/serverinfo`, one `list-multi`
+/// field per kind of address that has any.
+fn contact_form(contact: &ContactConfig) -> Element {
+    let mut form = Element::bare("x", ns::DATA_FORMS);
+    set_attr(&mut form, "type", "result");
+    let field = |var: &str, ty: Option<&str>, values: &[String]| {
+        let mut f = Element::bare("field", ns::DATA_FORMS);
+        set_attr(&mut f, "var", var);
+        if let Some(ty) = ty {
+            set_attr(&mut f, "type", ty);
+        }
+        for v in values {
+            let mut value = Element::bare("value", ns::DATA_FORMS);
+            value.append_text_node(v.as_str());
+            f.append_child(value);
+        }
+        f
+    };
+    form.append_child(field(
+        "FORM_TYPE",
+        Some("hidden"),
+        &[ns::SERVER_INFO.to_owned()],
+    ));
+    for (var, values) in contact.fields().filter(|(_, v)| !v.is_empty()) {
+        form.append_child(field(var, Some("list-multi"), values));
+    }
+    form
 }
 
 /// disco#info of an account, answered by its server (XEP-0030 §3.1 "account/registered"). The
@@ -137,9 +215,25 @@ mod tests {
             .collect()
     }
 
+    fn server_info(
+        version: bool,
+        features: &[String],
+        identities: &[DiscoIdentity],
+        contact: &ContactConfig,
+    ) -> Element {
+        ServerInfo {
+            version,
+            features,
+            identities,
+            contact,
+        }
+        .query(None)
+    }
+
     #[test]
     fn server_info_lists_identity_and_features() {
-        let info = server_info(&q(ns::DISCO_INFO, false), false, &[], &[]).expect("info");
+        let none = ContactConfig::default();
+        let info = server_info(false, &[], &[], &none);
         let id = info
             .get_child("identity", ns::DISCO_INFO)
             .expect("identity");
@@ -157,8 +251,12 @@ mod tests {
                 ns::TIME
             ]
         );
-        let info = server_info(&q(ns::DISCO_INFO, false), true, &[], &[]).expect("info");
+        let info = server_info(true, &[], &[], &none);
         assert!(vars(&info).iter().any(|v| v == ns::VERSION));
+        assert!(
+            info.get_child("x", ns::DATA_FORMS).is_none(),
+            "no contact form without addresses"
+        );
     }
 
     #[test]
@@ -169,7 +267,6 @@ mod tests {
             name: n.map(str::to_owned),
         };
         let info = server_info(
-            &q(ns::DISCO_INFO, false),
             false,
             &[
                 "urn:example:b".to_owned(),
@@ -182,8 +279,8 @@ mod tests {
                 id("store", "file", Some("Files")),
                 id("store", "file", Some("Other")),
             ],
-        )
-        .expect("info");
+            &ContactConfig::default(),
+        );
         let v = vars(&info);
         assert_eq!(v.iter().filter(|v| *v == "urn:example:b").count(), 1);
         assert_eq!(v.iter().filter(|v| *v == ns::PING).count(), 1);
@@ -225,11 +322,67 @@ mod tests {
     }
 
     #[test]
-    fn unknown_nodes_are_not_found() {
+    fn contact_addresses_are_an_xep_0157_form_and_change_the_caps() {
+        let contact = ContactConfig {
+            abuse: vec!["mailto:abuse@example.org".into()],
+            support: vec![
+                "xmpp:help@example.org".into(),
+                "https://example.org/help".into(),
+            ],
+            ..ContactConfig::default()
+        };
+        let info = server_info(false, &[], &[], &contact);
+        let parsed = DiscoInfoResult::try_from(info).expect("xmpp-parsers reads it");
+        let form = parsed.extensions.first().expect("one form");
+        let server_info = xmpp_parsers::server_info::ServerInfo::try_from(form.clone())
+            .expect("an XEP-0157 form");
+        assert_eq!(server_info.abuse, ["mailto:abuse@example.org"]);
         assert_eq!(
-            server_info(&q(ns::DISCO_INFO, true), false, &[], &[]),
-            Err(Condition::ItemNotFound)
+            server_info.support,
+            ["xmpp:help@example.org", "https://example.org/help"]
         );
+
+        let none = ContactConfig::default();
+        let plain = ServerInfo {
+            version: false,
+            features: &[],
+            identities: &[],
+            contact: &none,
+        };
+        let with = ServerInfo {
+            contact: &contact,
+            ..plain
+        };
+        let ver = plain.caps_ver().expect("ver");
+        assert_ne!(Some(ver.clone()), with.caps_ver(), "the form is hashed");
+        assert!(plain.is_caps_node(&format!("{CAPS_NODE}#{ver}")));
+        assert!(!plain.is_caps_node(&format!("{CAPS_NODE}#stale")));
+        assert!(plain.caps_feature().is_some_and(|f| f.contains(&ver)));
+        assert_eq!(
+            plain.query(Some("n#v")).attr("node"),
+            Some("n#v"),
+            "the node is echoed"
+        );
+    }
+
+    #[test]
+    fn caps_ver_matches_the_xep_0115_example() {
+        // XEP-0115 §5.2's simple example, through the same hashing (identity, features).
+        let info: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+            <identity category='client' name='Exodus 0.9.1' type='pc'/>\
+            <feature var='http://jabber.org/protocol/caps'/>\
+            <feature var='http://jabber.org/protocol/disco#info'/>\
+            <feature var='http://jabber.org/protocol/disco#items'/>\
+            <feature var='http://jabber.org/protocol/muc'/></query>"
+            .parse()
+            .expect("xml");
+        let info = DiscoInfoResult::try_from(info).expect("disco");
+        let hash = caps::hash_caps(&caps::compute_disco(&info), Algo::Sha_1).expect("hash");
+        assert_eq!(BASE64.encode(hash.hash), "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    }
+
+    #[test]
+    fn unknown_nodes_are_not_found() {
         assert_eq!(
             items(&q(ns::DISCO_ITEMS, true), &[]),
             Err(Condition::ItemNotFound)

@@ -195,16 +195,24 @@ async fn answer(
         (Request::Roster, Answerer::OtherAccount(_)) => Err(Condition::Forbidden),
         // cmds: a node is an ad-hoc command's (XEP-0050 §2.3); without one, the server's
         // features and identities with the plugins' (XEP-0030 §3.1).
-        (Request::DiscoInfo, Answerer::Server) => match payload.attr("node") {
-            Some(node) => commands::info(shared, &session.jid.to_bare(), node).map(Some),
-            None => disco::server_info(
-                payload,
-                version_enabled,
-                &shared.plugins.disco_features(),
-                &shared.plugins.disco_identities(),
-            )
-            .map(Some),
-        },
+        (Request::DiscoInfo, Answerer::Server) => {
+            let (features, identities) = (
+                shared.plugins.disco_features(),
+                shared.plugins.disco_identities(),
+            );
+            let info = disco::ServerInfo {
+                version: version_enabled,
+                features: &features,
+                identities: &identities,
+                contact: &shared.config.contact,
+            };
+            match payload.attr("node") {
+                // XEP-0115 §6.2: the caps node answers like the server.
+                Some(node) if info.is_caps_node(node) => Ok(Some(info.query(Some(node)))),
+                Some(node) => commands::info(shared, &session.jid.to_bare(), node).map(Some),
+                None => Ok(Some(info.query(None))),
+            }
+        }
         // cmds: the commands node lists the requester's commands (XEP-0050 §2.2).
         (Request::DiscoItems, Answerer::Server) if payload.attr("node") == Some(ns::COMMANDS) => {
             Ok(Some(commands::items(shared, &session.jid.to_bare())))

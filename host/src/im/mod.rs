@@ -24,7 +24,8 @@
 // (shared with `crate::plugins::commands` for the node check).
 mod admin;
 pub(crate) mod commands;
-mod disco;
+// stream: `disco::ServerInfo` also gives the server's caps to stream features (XEP-0115).
+pub(crate) mod disco;
 // plugins: `error`, `message` and `stanza` are shared with `crate::plugins` (error replies,
 // delivery rules for stanzas plugins send).
 pub(crate) mod error;
