@@ -38,8 +38,9 @@ ulimit -n 20000 || die "cannot raise the file descriptor limit to 20000"
 
 install_servers() {
     local missing=()
-    command -v prosody >/dev/null || missing+=(prosody)
-    command -v ejabberdctl >/dev/null || missing+=(ejabberd)
+    # Only what $SERVERS needs: a Tessera-only run installs neither of the others.
+    [[ " $SERVERS " != *" prosody "* ]] || command -v prosody >/dev/null || missing+=(prosody)
+    [[ " $SERVERS " != *" ejabberd "* ]] || command -v ejabberdctl >/dev/null || missing+=(ejabberd)
     command -v openssl >/dev/null || missing+=(openssl)
     if ((${#missing[@]})); then
         log "installing ${missing[*]} from Debian"
@@ -75,8 +76,11 @@ make_cert() {
     chmod 0644 "$d"/ca.pem "$d"/leaf.pem "$d"/cert.pem
     # The private key: readable by the servers' own users only.
     chmod 0600 "$d"/ca.key
-    chgrp prosody "$d/key.pem" && chmod 0640 "$d/key.pem"
-    chgrp ejabberd "$d/certkey.pem" && chmod 0640 "$d/certkey.pem"
+    chmod 0600 "$d/key.pem" "$d/certkey.pem"
+    if getent group prosody >/dev/null; then chgrp prosody "$d/key.pem" && chmod 0640 "$d/key.pem"; fi
+    if getent group ejabberd >/dev/null; then
+        chgrp ejabberd "$d/certkey.pem" && chmod 0640 "$d/certkey.pem"
+    fi
 }
 
 # fill TEMPLATE OUTPUT DIR PORT: the @…@ placeholders.
