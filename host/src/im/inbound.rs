@@ -44,23 +44,32 @@ pub(crate) async fn element(shared: &Shared, recipient: &BareJid, el: Element) -
     }
 }
 
+/// What the caller knows of presence it holds as bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// The same presence as an element (a broadcast being made).
+    Element(&'a Element),
+    /// Only the sender: a session's stored presence (probe answers, presence at login).
+    Stored(&'a BareJid),
+}
+
 /// The bytes to queue for `to` (one of `recipient`'s addresses): `bytes`, a presence serialised
 /// by this server without `to`, stamped with `to` — after `recipient`'s `incoming` hook, which
-/// may stop it (`None`). `el` is the same presence as an element, when the caller has it;
-/// otherwise it is parsed back from the bytes, and only if some plugin listens.
+/// may stop it (`None`). A [`Source::Stored`] presence is parsed back from the bytes only if
+/// some plugin might be entered for its sender and `recipient`.
 pub(crate) async fn bytes(
     shared: &Shared,
     recipient: &BareJid,
     to: &str,
     bytes: &Bytes,
-    el: Option<&Element>,
+    source: Source<'_>,
 ) -> Option<Bytes> {
     let stamped = stamp_to(bytes, to);
     if !plugins::subscribed_to_presence(shared, Hook::Incoming) {
         return Some(stamped);
     }
-    let el = match el {
-        Some(el) => {
+    let el = match source {
+        Source::Element(el) => {
             if own(recipient, el) || !plugins::enters(shared, Hook::Incoming, Some(recipient), el) {
                 return Some(stamped);
             }
@@ -68,7 +77,10 @@ pub(crate) async fn bytes(
             set_attr(&mut el, "to", to);
             el
         }
-        None => {
+        Source::Stored(sender) => {
+            if sender == recipient || !plugins::may_enter_presence(shared, recipient, sender) {
+                return Some(stamped);
+            }
             let parsed = std::str::from_utf8(&stamped)
                 .ok()
                 .and_then(|s| plugins::wire::parse(s, &shared.config.limits).ok());

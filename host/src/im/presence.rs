@@ -13,12 +13,13 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use super::error::{Condition, bounce};
+use super::inbound::{self, Source};
 use super::stanza::{
     Dest, account, available, client_element, remove_attr, send, send_bytes, send_to_available,
     set_attr,
 };
 use super::subscription::Kind;
-use super::{ImSession, inbound, subscription_io};
+use super::{ImSession, subscription_io};
 use crate::ns;
 use crate::plugins::ServerEvent;
 use crate::server::Shared;
@@ -117,7 +118,9 @@ async fn to_available(shared: &Shared, bare: &BareJid, bytes: &Bytes, el: &Eleme
     if sessions.is_empty() {
         return;
     }
-    let Some(stamped) = inbound::bytes(shared, bare, bare.as_str(), bytes, Some(el)).await else {
+    let Some(stamped) =
+        inbound::bytes(shared, bare, bare.as_str(), bytes, Source::Element(el)).await
+    else {
         return;
     };
     for s in sessions {
@@ -208,7 +211,9 @@ async fn broadcast_available(
                 continue;
             }
             if let Some(last) = s.last_presence
-                && let Some(b) = inbound::bytes(shared, &user, user.as_str(), &last, None).await
+                && let Some(b) =
+                    inbound::bytes(shared, &user, user.as_str(), &last, Source::Stored(contact))
+                        .await
             {
                 send_bytes(shared, &session.jid, b);
             }
@@ -264,8 +269,14 @@ pub(crate) async fn unavailable(
         .filter(|j| !told.contains(&j.to_bare()))
     {
         let recipient = target.to_bare();
-        if let Some(b) =
-            inbound::bytes(shared, &recipient, target.as_str(), &bytes, Some(&presence)).await
+        if let Some(b) = inbound::bytes(
+            shared,
+            &recipient,
+            target.as_str(),
+            &bytes,
+            Source::Element(&presence),
+        )
+        .await
         {
             deliver(shared, &target, &b);
         }
@@ -364,7 +375,14 @@ async fn probe(
             continue;
         }
         if let Some(last) = s.last_presence
-            && let Some(b) = inbound::bytes(shared, &user, session.jid.as_str(), &last, None).await
+            && let Some(b) = inbound::bytes(
+                shared,
+                &user,
+                session.jid.as_str(),
+                &last,
+                Source::Stored(&contact),
+            )
+            .await
         {
             send_bytes(shared, &session.jid, b);
         }

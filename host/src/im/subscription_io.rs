@@ -275,8 +275,14 @@ pub(crate) async fn send_current_presence(shared: &Shared, contact: &BareJid, us
     for s in available(shared, contact) {
         if let Some(bytes) = s.last_presence {
             for r in &recipients {
-                if let Some(b) =
-                    super::inbound::bytes(shared, user, r.jid.as_str(), &bytes, None).await
+                if let Some(b) = super::inbound::bytes(
+                    shared,
+                    user,
+                    r.jid.as_str(),
+                    &bytes,
+                    super::inbound::Source::Stored(contact),
+                )
+                .await
                 {
                     send_bytes(shared, &r.jid, b);
                 }

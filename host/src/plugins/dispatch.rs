@@ -456,6 +456,21 @@ pub(crate) fn subscribed_to_presence(shared: &Shared, hook: Hook) -> bool {
     !shared.plugins.registry().index[hook_ix(hook)][kind_ix(StanzaKind::Presence)].is_empty()
 }
 
+/// Whether any plugin subscribed to incoming presence might be entered for presence from
+/// `sender` to `account` (its `scope`, without the stanza): callers holding only serialised
+/// bytes parse them back only if so.
+pub(crate) fn may_enter_presence(shared: &Shared, account: &BareJid, sender: &BareJid) -> bool {
+    let reg = shared.plugins.registry();
+    reg.index[hook_ix(Hook::Incoming)][kind_ix(StanzaKind::Presence)]
+        .iter()
+        .any(|sub| {
+            reg.plugins[sub.plugin]
+                .ctx
+                .scope
+                .may_admit_presence(account, sender)
+        })
+}
+
 /// Whether [`run_hook`] would enter any plugin for this stanza of `account`: a subscription
 /// whose payload matches, of a plugin whose `scope` admits it. Lets a caller that holds bytes
 /// skip copying the element when the hook would pass it on untouched anyway.

@@ -188,6 +188,24 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Whether [`admits`](Self::admits) could hold for some presence from `sender` on `account`'s
+    /// `incoming` hook, for callers holding only serialised bytes: they parse the stanza back
+    /// only if so. Conservative: a plugin that named children may be admitted by any stanza.
+    pub(crate) fn may_admit_presence(&self, account: &BareJid, sender: &BareJid) -> bool {
+        if self.narrowed.load(Ordering::Relaxed) & 2 == 0 {
+            return true;
+        }
+        self.marks.contains(account.as_str())
+            || self.marks.contains(sender.as_str())
+            || !self
+                .unless_child
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+    }
+}
+
 impl scope::Host for HostState {
     async fn narrow(&mut self, hooks: Vec<Hook>, unless_child: Vec<types::Qname>) -> Guest<()> {
         let mut bits = 0;
@@ -309,6 +327,16 @@ mod tests {
         assert!(!scope.admits(Hook::Incoming, Some(&bob), &message));
         let from_carol = msg("<presence xmlns='jabber:client' from='carol@x/phone' to='bob@x'/>");
         assert!(!scope.admits(Hook::Incoming, Some(&bob), &from_carol));
+        // The same without the stanza (bytes a caller would otherwise parse back).
+        assert!(scope.may_admit_presence(&bob, &alice));
+        assert!(scope.may_admit_presence(&alice, &bob));
+        let carol = jid("carol@x");
+        assert!(
+            scope.may_admit_presence(&bob, &carol),
+            "named children: any stanza may do"
+        );
+        scope.unless_child.write().expect("lock").clear();
+        assert!(!scope.may_admit_presence(&bob, &carol));
     }
 
     #[test]

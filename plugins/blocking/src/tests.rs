@@ -355,7 +355,11 @@ fn sending_to_a_blocked_entity_is_not_acceptable_with_blocked() {
         (reply.type_attr(), reply.from(), reply.to(), reply.id()),
         ("error", ORCHARD, BALCONY, "m1")
     );
-    assert_eq!(reply.body().as_deref(), Some("hi"), "the original payload is kept");
+    assert_eq!(
+        reply.body().as_deref(),
+        Some("hi"),
+        "the original payload is kept"
+    );
     let el = reply.element().unwrap();
     let error = el.get_child("error", "jabber:client").expect("<error/>");
     assert_eq!(error.attr("type"), Some("cancel"));
