@@ -21,7 +21,8 @@
 //! - `loadgen`: its login paths (held sessions, login rate) used by the issue-5 comparison.
 //! - `offline`, `carbons`, `mam`: the XEP-0160, XEP-0280 and XEP-0313 plugins (issue 4), with
 //!   tokio-xmpp and slixmpp.
-//! - `private`, `external_services`: the XEP-0049 and XEP-0215 plugins (issue 6).
+//! - `private`, `external_services`, `blocking`: the XEP-0049, XEP-0215 and XEP-0191 plugins
+//!   (issue 6).
 //! - `plugins`: the plugin platform with the `echo-bot` example.
 //! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
 //!   a slow reader closed (issue 5).
@@ -32,6 +33,7 @@
 
 mod abuse;
 mod auth;
+mod blocking;
 mod carbons;
 mod csi;
 mod external_services;
@@ -55,6 +57,9 @@ mod support;
 macro_rules! has_e2e_suite {
     (echo_bot, $path:ident) => {
         has_e2e_suite!(@suite plugins);
+    };
+    (plugin_blocking, $path:ident) => {
+        has_e2e_suite!(@suite blocking);
     };
     (plugin_carbons, $path:ident) => {
         has_e2e_suite!(@suite carbons);

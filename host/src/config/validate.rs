@@ -619,7 +619,7 @@ mod tests {
         );
         let e = one("[plugins.nope]\n").unwrap_err().to_string();
         assert!(e.starts_with("plugins.nope.path: "), "{e}");
-        assert!(e.contains("built-ins: carbons, echo-bot"), "{e}");
+        assert!(e.contains("built-ins: blocking, carbons, echo-bot"), "{e}");
         let e = one("[plugins.x]\nbuiltin = \"nope\"\n")
             .unwrap_err()
             .to_string();

@@ -2,7 +2,9 @@
 //!
 //! An IQ either goes to a bound full JID, or is answered here: by the server (to our domain), or
 //! by the server on behalf of an account (no `to`, or an account's bare JID; RFC 6120 §10.3.3,
-//! RFC 6121 §8.5.2.1.3). Unknown payloads are `service-unavailable` (RFC 6120 §8.4).
+//! RFC 6121 §8.5.2.1.3). Unknown payloads are `service-unavailable` (RFC 6120 §8.4). An IQ for
+//! another local account (its session, or its bare JID) passes that account's `incoming` hook
+//! first, as messages and presence do.
 
 use chrono::Utc;
 use jid::BareJid;
@@ -100,7 +102,7 @@ pub(crate) fn has_one_child(iq: &Element) -> bool {
 pub(crate) async fn handle(
     shared: &Shared,
     session: &ImSession,
-    iq: Element,
+    mut iq: Element,
     dest: Dest,
 ) -> Result<(), StorageError> {
     // RFC 6120 §8.2.3 rule 2: the type is required and closed.
@@ -114,6 +116,7 @@ pub(crate) async fn handle(
         // response is never answered.
         if let Dest::LocalFull(full) = &dest
             && shared.router.session(full).is_some()
+            && let Some(iq) = incoming(shared, session, &full.to_bare(), iq).await
         {
             send_bytes(shared, full, tessera_xml::serialize(&iq));
         }
@@ -128,8 +131,18 @@ pub(crate) async fn handle(
         Dest::Absent => Answerer::OwnAccount,
         Dest::Server => Answerer::Server,
         Dest::LocalBare(bare) if bare == session.jid.to_bare() => Answerer::OwnAccount,
-        Dest::LocalBare(bare) => Answerer::OtherAccount(bare),
+        Dest::LocalBare(bare) => {
+            let Some(next) = incoming(shared, session, &bare, iq).await else {
+                return Ok(());
+            };
+            iq = next;
+            Answerer::OtherAccount(bare)
+        }
         Dest::LocalFull(full) => {
+            let Some(next) = incoming(shared, session, &full.to_bare(), iq).await else {
+                return Ok(());
+            };
+            iq = next;
             // RFC 6121 §8.5.3.1: to the bound resource; §8.5.3.2.1: none bound, or a
             // stale race with its logout: service-unavailable.
             let queued = shared.router.session(&full).is_some()
@@ -152,6 +165,34 @@ pub(crate) async fn handle(
         }
     };
     answer(shared, session, iq, ty, answerer).await
+}
+
+/// plugins: the `incoming` hook of the local account an IQ is for, when that is not the sender's
+/// own (XEP-0191: a blocked sender's requests are answered `service-unavailable`, its responses
+/// dropped). `None` when a plugin stopped it.
+async fn incoming(
+    shared: &Shared,
+    session: &ImSession,
+    recipient: &BareJid,
+    iq: Element,
+) -> Option<Element> {
+    if *recipient == session.jid.to_bare()
+        || !crate::plugins::subscribed(shared, crate::plugins::Hook::Incoming, &iq)
+    {
+        return Some(iq);
+    }
+    match crate::plugins::run_hook(
+        shared,
+        crate::plugins::Hook::Incoming,
+        Some(recipient),
+        None,
+        iq,
+    )
+    .await
+    {
+        crate::plugins::Flow::Continue(iq) => Some(iq),
+        crate::plugins::Flow::Stop => None,
+    }
 }
 
 async fn answer(

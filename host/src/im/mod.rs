@@ -10,7 +10,8 @@
 //! - `stanza`: attribute helpers, where a stanza is addressed ([`stanza::Dest`]), delivery.
 //! - `error`: stanza error conditions and replies (RFC 6120 §8.3).
 //! - `message`: message routing (RFC 6121 §8.5), with the offline hook `undeliverable_message`.
-//! - `presence`: broadcast, probes, directed presence (RFC 6121 §4).
+//! - `presence`: broadcast, probes, directed presence (RFC 6121 §4); `inbound`: presence for
+//!   another local account passes that account's `incoming` hook.
 //! - `subscription`: the pure subscription state machine (RFC 6121 §3, Appendix A);
 //!   `subscription_io` drives it against storage and the router for both sides.
 //! - `roster`: roster get/set/remove, versioning and pushes (RFC 6121 §2).
@@ -26,6 +27,8 @@ mod admin;
 pub(crate) mod commands;
 // stream: `disco::ServerInfo` also gives the server's caps to stream features (XEP-0115).
 pub(crate) mod disco;
+// `presence` and `subscription_io`: presence for a local account through its `incoming` hook.
+mod inbound;
 // plugins: `error`, `message` and `stanza` are shared with `crate::plugins` (error replies,
 // delivery rules for stanzas plugins send).
 pub(crate) mod error;

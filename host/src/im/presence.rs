@@ -3,7 +3,8 @@
 //! A session's broadcast presence is serialised once, with its full JID as `from` and no `to`,
 //! and recorded in the router as its `last_presence`. Every delivery — to contacts, to the user's
 //! own resources, in answer to a probe — stamps the recipient's `to` into those bytes
-//! ([`stamp_to`]) instead of re-serialising the element for each recipient.
+//! ([`stamp_to`]) instead of re-serialising the element for each recipient. Presence for another
+//! account goes through that account's `incoming` hook first (`inbound`).
 
 use std::collections::HashSet;
 
@@ -12,6 +13,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use super::error::{Condition, bounce};
+use super::inbound::{self, Source};
 use super::stanza::{
     Dest, account, available, client_element, remove_attr, send, send_bytes, send_to_available,
     set_attr,
@@ -42,12 +44,12 @@ pub(crate) async fn handle(
         (Some("unavailable"), Dest::Absent) => unavailable(shared, session, Some(presence)).await,
         // §4.6: directed presence.
         (None | Some("unavailable"), _) => {
-            directed(shared, session, presence, dest);
+            directed(shared, session, presence, dest).await;
             Ok(())
         }
         (Some("probe"), _) => probe(shared, session, presence, dest).await,
         (Some("error"), _) => {
-            route_error(shared, presence, &dest);
+            route_error(shared, presence, &dest).await;
             Ok(())
         }
         (Some(t), _) => match Kind::parse(t) {
@@ -109,13 +111,18 @@ pub(crate) fn stamp_to(bytes: &Bytes, to: &str) -> Bytes {
     out.freeze()
 }
 
-/// Sends `bytes` (a presence without `to`) to every available resource of `bare`.
-fn to_available(shared: &Shared, bare: &BareJid, bytes: &Bytes) {
+/// Sends `bytes` (a presence without `to`; `el` the same as an element) to every available
+/// resource of `bare`, through `bare`'s `incoming` hook (`inbound`).
+async fn to_available(shared: &Shared, bare: &BareJid, bytes: &Bytes, el: &Element) {
     let sessions = available(shared, bare);
     if sessions.is_empty() {
         return;
     }
-    let stamped = stamp_to(bytes, bare.as_str());
+    let Some(stamped) =
+        inbound::bytes(shared, bare, bare.as_str(), bytes, Source::Element(el)).await
+    else {
+        return;
+    };
     for s in sessions {
         send_bytes(shared, &s.jid, stamped.clone());
     }
@@ -188,10 +195,10 @@ async fn broadcast_available(
     }
     let (subscribers, mut sources) = contacts(shared, &user).await?;
     for contact in &subscribers {
-        to_available(shared, contact, &bytes);
+        to_available(shared, contact, &bytes, &presence).await;
     }
     // §4.2.2 / §4.4.2: also to all of the user's available resources, this one included.
-    to_available(shared, &user, &bytes);
+    to_available(shared, &user, &bytes, &presence).await;
     if !initial {
         return Ok(());
     }
@@ -203,15 +210,21 @@ async fn broadcast_available(
             if s.jid == session.jid {
                 continue;
             }
-            if let Some(last) = s.last_presence {
-                send_bytes(shared, &session.jid, stamp_to(&last, user.as_str()));
+            if let Some(last) = s.last_presence
+                && let Some(b) =
+                    inbound::bytes(shared, &user, user.as_str(), &last, Source::Stored(contact))
+                        .await
+            {
+                send_bytes(shared, &session.jid, b);
             }
         }
     }
     // §3.1.3: requests that arrived while the user was offline are delivered now.
     for contact in shared.storage.pending_in(username).await? {
         let request = subscription_io::stanza(Kind::Subscribe, &contact, &user);
-        send(shared, &session.jid, &request);
+        if let Some(request) = inbound::element(shared, &user, request).await {
+            send(shared, &session.jid, &request);
+        }
     }
     Ok(())
 }
@@ -244,24 +257,36 @@ pub(crate) async fn unavailable(
         let user = session.jid.to_bare();
         let (subscribers, _) = contacts(shared, &user).await?;
         for contact in subscribers {
-            to_available(shared, &contact, &bytes);
+            to_available(shared, &contact, &bytes, &presence).await;
             told.insert(contact);
         }
         // §4.5.2: the user's other available resources (this one is no longer listed).
-        to_available(shared, &user, &bytes);
+        to_available(shared, &user, &bytes, &presence).await;
         told.insert(user);
     }
     for target in directed
         .into_iter()
         .filter(|j| !told.contains(&j.to_bare()))
     {
-        deliver(shared, &target, &stamp_to(&bytes, target.as_str()));
+        let recipient = target.to_bare();
+        if let Some(b) = inbound::bytes(
+            shared,
+            &recipient,
+            target.as_str(),
+            &bytes,
+            Source::Element(&presence),
+        )
+        .await
+        {
+            deliver(shared, &target, &b);
+        }
     }
     Ok(())
 }
 
 /// Sends already-addressed bytes to a local JID: a bound full JID, or every available resource
-/// of a bare one. Anything else is silently dropped (RFC 6121 §8.5.2.2.2, §8.5.3.2.2).
+/// of a bare one. Anything else is silently dropped (RFC 6121 §8.5.2.2.2, §8.5.3.2.2). The
+/// caller has run the recipient's `incoming` hook (`inbound`).
 fn deliver(shared: &Shared, to: &Jid, bytes: &Bytes) {
     match to.try_as_full() {
         Ok(full) => {
@@ -277,7 +302,7 @@ fn deliver(shared: &Shared, to: &Jid, bytes: &Bytes) {
 
 /// RFC 6121 §4.6: presence addressed to one entity, delivered whatever the subscription state,
 /// and remembered so that the entity is told when the session goes offline (§4.6.3).
-fn directed(shared: &Shared, session: &mut ImSession, presence: Element, dest: Dest) {
+async fn directed(shared: &Shared, session: &mut ImSession, presence: Element, dest: Dest) {
     let target: Jid = match dest {
         Dest::LocalBare(b) => b.into(),
         Dest::LocalFull(f) => f.into(),
@@ -302,7 +327,9 @@ fn directed(shared: &Shared, session: &mut ImSession, presence: Element, dest: D
         tracing::debug!("directed presence set full; not remembered");
     }
     // §8.5.1: no account, no delivery; `deliver` finds no session either way.
-    deliver(shared, &target, &tessera_xml::serialize(&presence));
+    if let Some(presence) = inbound::element(shared, &target.to_bare(), presence).await {
+        deliver(shared, &target, &tessera_xml::serialize(&presence));
+    }
 }
 
 /// A probe sent by a client (RFC 6121 §4.3). Answered from the router's record of the contact's
@@ -347,8 +374,17 @@ async fn probe(
         if only.as_ref().is_some_and(|f| *f != s.jid) {
             continue;
         }
-        if let Some(last) = s.last_presence {
-            send_bytes(shared, &session.jid, stamp_to(&last, session.jid.as_str()));
+        if let Some(last) = s.last_presence
+            && let Some(b) = inbound::bytes(
+                shared,
+                &user,
+                session.jid.as_str(),
+                &last,
+                Source::Stored(&contact),
+            )
+            .await
+        {
+            send_bytes(shared, &session.jid, b);
         }
     }
     Ok(())
@@ -356,18 +392,20 @@ async fn probe(
 
 /// A presence error from the client goes to its addressee if that is a local entity; it is never
 /// answered (RFC 6120 §8.3.1 rule 1).
-fn route_error(shared: &Shared, presence: Element, dest: &Dest) {
+async fn route_error(shared: &Shared, presence: Element, dest: &Dest) {
     let to: Jid = match dest {
         Dest::LocalBare(b) => b.clone().into(),
         Dest::LocalFull(f) => f.clone().into(),
         _ => return,
     };
-    deliver(shared, &to, &tessera_xml::serialize(&presence));
+    if let Some(presence) = inbound::element(shared, &to.to_bare(), presence).await {
+        deliver(shared, &to, &tessera_xml::serialize(&presence));
+    }
 }
 
 /// Sends `<presence type='unavailable'/>` from each available resource of `owner` to every
 /// available resource of `recipient` (RFC 6121 §3.2.2, §3.3.3: a cancelled subscription).
-pub(crate) fn unavailable_from_all(shared: &Shared, owner: &BareJid, recipient: &BareJid) {
+pub(crate) async fn unavailable_from_all(shared: &Shared, owner: &BareJid, recipient: &BareJid) {
     for s in available(shared, owner) {
         let el = client_element(
             "presence",
@@ -377,7 +415,9 @@ pub(crate) fn unavailable_from_all(shared: &Shared, owner: &BareJid, recipient: 
                 ("to", recipient.as_str()),
             ],
         );
-        send_to_available(shared, recipient, &el);
+        if let Some(el) = inbound::element(shared, recipient, el).await {
+            send_to_available(shared, recipient, &el);
+        }
     }
 }
 

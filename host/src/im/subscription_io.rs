@@ -155,7 +155,7 @@ pub(crate) async fn outbound(
         deliver_inbound(shared, &user, &contact, kind, presence).await?;
         if kind == Kind::Unsubscribed && old.has_from() {
             // §3.2.2: the contact no longer sees the user: tell it the user is gone.
-            presence::unavailable_from_all(shared, &user, &contact);
+            presence::unavailable_from_all(shared, &user, &contact).await;
         }
     }
     Ok(())
@@ -180,7 +180,7 @@ pub(crate) async fn roster_removed(
         let s = stanza(Kind::Unsubscribed, user, &item.jid);
         deliver_inbound(shared, user, &item.jid, Kind::Unsubscribed, s).await?;
         if state.has_from() {
-            presence::unavailable_from_all(shared, user, &item.jid);
+            presence::unavailable_from_all(shared, user, &item.jid).await;
         }
     }
     Ok(())
@@ -231,6 +231,11 @@ async fn inbound_one(
             )
         }));
     }
+    // plugins: the contact's `incoming` hook (XEP-0191: a blocked sender's subscription
+    // stanzas are dropped); a stopped stanza never arrived, so the state does not change.
+    let Some(el) = super::inbound::element(shared, to, el).await else {
+        return Ok(None);
+    };
     let (item, old) = load(shared, username, from).await?;
     let effect = subscription::inbound(old, kind);
     store(shared, to, from, item, old, effect.state).await?;
@@ -241,11 +246,11 @@ async fn inbound_one(
     }
     if kind == Kind::Unsubscribe && old.has_from() {
         // §3.3.3: the user no longer receives the contact's presence: say the contact is gone.
-        presence::unavailable_from_all(shared, to, from);
+        presence::unavailable_from_all(shared, to, from).await;
     }
     if kind == Kind::Subscribed && effect.deliver {
         // §3.1.5 / §4.3.2: the new subscriber gets the contact's current presence right away.
-        send_current_presence(shared, from, to);
+        send_current_presence(shared, from, to).await;
     }
     if effect.auto_subscribed {
         // §3.1.3 (already subscribed) and §3.4.2 (pre-approved): answer for the contact.
@@ -262,7 +267,7 @@ async fn inbound_one(
 /// Sends the last presence of each of `contact`'s available resources to each available resource
 /// of `user` (RFC 6121 §4.3.2). The stored bytes already carry the contact's full JID as `from`;
 /// each copy gets the recipient's `to`, as on every other presence path.
-pub(crate) fn send_current_presence(shared: &Shared, contact: &BareJid, user: &BareJid) {
+pub(crate) async fn send_current_presence(shared: &Shared, contact: &BareJid, user: &BareJid) {
     let recipients = available(shared, user);
     if recipients.is_empty() {
         return;
@@ -270,7 +275,17 @@ pub(crate) fn send_current_presence(shared: &Shared, contact: &BareJid, user: &B
     for s in available(shared, contact) {
         if let Some(bytes) = s.last_presence {
             for r in &recipients {
-                send_bytes(shared, &r.jid, presence::stamp_to(&bytes, r.jid.as_str()));
+                if let Some(b) = super::inbound::bytes(
+                    shared,
+                    user,
+                    r.jid.as_str(),
+                    &bytes,
+                    super::inbound::Source::Stored(contact),
+                )
+                .await
+                {
+                    send_bytes(shared, &r.jid, b);
+                }
             }
         }
     }

@@ -450,6 +450,49 @@ pub(crate) async fn service(shared: &Shared, to: &Jid, stanza: Element) -> Flow 
     Flow::Stop
 }
 
+/// Whether any plugin subscribed to `hook` for presence: one index lookup, so the presence
+/// paths that deliver serialised bytes build an element for the hook only when someone listens.
+pub(crate) fn subscribed_to_presence(shared: &Shared, hook: Hook) -> bool {
+    !shared.plugins.registry().index[hook_ix(hook)][kind_ix(StanzaKind::Presence)].is_empty()
+}
+
+/// Whether any plugin subscribed to incoming presence might be entered for presence from
+/// `sender` to `account` (its `scope`, without the stanza): callers holding only serialised
+/// bytes parse them back only if so.
+pub(crate) fn may_enter_presence(shared: &Shared, account: &BareJid, sender: &BareJid) -> bool {
+    let reg = shared.plugins.registry();
+    reg.index[hook_ix(Hook::Incoming)][kind_ix(StanzaKind::Presence)]
+        .iter()
+        .any(|sub| {
+            reg.plugins[sub.plugin]
+                .ctx
+                .scope
+                .may_admit_presence(account, sender)
+        })
+}
+
+/// Whether [`run_hook`] would enter any plugin for this stanza of `account`: a subscription
+/// whose payload matches, of a plugin whose `scope` admits it. Lets a caller that holds bytes
+/// skip copying the element when the hook would pass it on untouched anyway.
+pub(crate) fn enters(
+    shared: &Shared,
+    hook: Hook,
+    account: Option<&BareJid>,
+    stanza: &Element,
+) -> bool {
+    let Some(kind) = wire::kind(stanza) else {
+        return false;
+    };
+    let reg = shared.plugins.registry();
+    reg.index[hook_ix(hook)][kind_ix(kind)].iter().any(|sub| {
+        sub.matches(wire::payload(stanza))
+            && reg.plugins[sub.plugin]
+                .ctx
+                .scope
+                .admits(hook, account, stanza)
+    })
+}
+
 /// Whether any plugin subscribed to `hook` for this kind of stanza (to skip building a context).
 pub(crate) fn subscribed(shared: &Shared, hook: Hook, stanza: &Element) -> bool {
     wire::kind(stanza)

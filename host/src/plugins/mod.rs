@@ -61,7 +61,10 @@ pub(crate) use bindings::tessera::plugin::http_types::{
 };
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
 pub(crate) use data::{Category as DataCategory, owner_name, visibility_name};
-pub(crate) use dispatch::{Flow, bench_record, run_hook, service, subscribed};
+pub(crate) use dispatch::{
+    Flow, bench_record, enters, may_enter_presence, run_hook, service, subscribed,
+    subscribed_to_presence,
+};
 pub(crate) use events::ServerEvent;
 pub(crate) use http::{HttpFailure, call as call_http};
 pub use inspect::{Inspection, inspect, inspect_builtin};

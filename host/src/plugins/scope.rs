@@ -3,7 +3,8 @@
 //! A plugin narrows its `outgoing`, `incoming` or `undeliverable` hooks from `init`; from then on
 //! [`Scope::admits`] lets a stanza through to the plugin only when its account is marked, or when
 //! it has a direct child the plugin named (`unless-child`). The check is one atomic load for a
-//! hook that is not narrowed, and a hash lookup under a read lock for one that is: far cheaper
+//! hook that is not narrowed, and a hash lookup under a read lock for one that is (two for
+//! `incoming` presence, whose sender's mark also counts): far cheaper
 //! than entering a component (DESIGN.md "Instances and limits"), which is the point.
 //!
 //! Marks are kept per plugin config name in a [`MarkBook`] that outlives reloads. `durable` marks
@@ -164,6 +165,19 @@ impl Scope {
         if account.is_some_and(|a| self.marks.contains(a.as_str())) {
             return true;
         }
+        // Presence concerns both ends: what a user broadcasts, and what the server answers for
+        // the user (probes), reaches each contact without passing the user's `outgoing` hook
+        // per recipient. So a narrowed `incoming` hook also runs for presence from a marked
+        // account (a blocklist stops the user's presence at the contact's side).
+        if hook == Hook::Incoming
+            && stanza.name() == "presence"
+            && let Some(from) = stanza.attr("from")
+            && self
+                .marks
+                .contains(from.split_once('/').map_or(from, |(bare, _)| bare))
+        {
+            return true;
+        }
         let children = self
             .unless_child
             .read()
@@ -171,6 +185,24 @@ impl Scope {
         children
             .iter()
             .any(|(ns, name)| stanza.has_child(name, ns.as_str()))
+    }
+}
+
+impl Scope {
+    /// Whether [`admits`](Self::admits) could hold for some presence from `sender` on `account`'s
+    /// `incoming` hook, for callers holding only serialised bytes: they parse the stanza back
+    /// only if so. Conservative: a plugin that named children may be admitted by any stanza.
+    pub(crate) fn may_admit_presence(&self, account: &BareJid, sender: &BareJid) -> bool {
+        if self.narrowed.load(Ordering::Relaxed) & 2 == 0 {
+            return true;
+        }
+        self.marks.contains(account.as_str())
+            || self.marks.contains(sender.as_str())
+            || !self
+                .unless_child
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
     }
 }
 
@@ -285,6 +317,26 @@ mod tests {
         scope.marks.insert(alice.to_string(), Lifetime::Durable);
         assert!(scope.admits(Hook::Incoming, Some(&alice), &plain));
         assert!(!scope.admits(Hook::Incoming, Some(&jid("bob@x")), &plain));
+
+        // Presence from a marked sender runs the recipient's narrowed `incoming` hook; a
+        // message from one does not (it passed the sender's `outgoing` hook).
+        let bob = jid("bob@x");
+        let from_alice = msg("<presence xmlns='jabber:client' from='alice@x/phone' to='bob@x'/>");
+        assert!(scope.admits(Hook::Incoming, Some(&bob), &from_alice));
+        let message = msg("<message xmlns='jabber:client' from='alice@x/phone' to='bob@x'/>");
+        assert!(!scope.admits(Hook::Incoming, Some(&bob), &message));
+        let from_carol = msg("<presence xmlns='jabber:client' from='carol@x/phone' to='bob@x'/>");
+        assert!(!scope.admits(Hook::Incoming, Some(&bob), &from_carol));
+        // The same without the stanza (bytes a caller would otherwise parse back).
+        assert!(scope.may_admit_presence(&bob, &alice));
+        assert!(scope.may_admit_presence(&alice, &bob));
+        let carol = jid("carol@x");
+        assert!(
+            scope.may_admit_presence(&bob, &carol),
+            "named children: any stanza may do"
+        );
+        scope.unless_child.write().expect("lock").clear();
+        assert!(!scope.may_admit_presence(&bob, &carol));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The fake host's `scope` (plugin API 0.1.1), with the real host's rules: only the three account
 //! hooks can be narrowed, only local accounts marked, and [`super::Harness::stanza`] skips a
-//! narrowed hook for an unmarked account exactly as the host does, so a plugin's tests show that
+//! narrowed hook for an unmarked account exactly as the host does (an `incoming` presence from a
+//! marked sender included), so a plugin's tests show that
 //! it marks what it needs.
 
 use std::collections::BTreeMap;
@@ -30,6 +31,14 @@ impl Scope {
             .account
             .as_deref()
             .is_some_and(|a| self.marks.contains_key(a))
+        {
+            return true;
+        }
+        // Presence concerns both ends: a narrowed `incoming` hook also runs for presence whose
+        // sender is a marked account (its `from`'s bare JID), as on the host.
+        if ctx.hook == Hook::Incoming
+            && stanza.kind() == crate::stanza::StanzaKind::Presence
+            && self.marks.contains_key(super::bare(stanza.from()))
         {
             return true;
         }
