@@ -84,7 +84,7 @@ pub use manifest::{
 };
 pub use owner::Owner;
 pub use plugin::{CommandRequest, Context, Event, HttpRequest, HttpResponse, Plugin, Verdict};
-pub use stanza::{QName, Stanza, StanzaKind};
+pub use stanza::{QName, Stanza, StanzaKind, addressed_to_account};
 pub use tessera_sdk_macro::plugin;
 
 /// Re-exported so plugins use the same versions as the SDK.

@@ -302,6 +302,17 @@ impl Stanza {
         Some(result)
     }
 
+    /// [`Stanza::iq_result`] from `from`: for an IQ the `iq` hook delivers with an empty `to`
+    /// (RFC 6120 §10.3.3: the server answers for the account), the answer comes from the
+    /// account's bare JID or the server's domain, whichever the plugin answers as.
+    pub fn iq_result_from(&self, from: &str, payload: Option<Element>) -> Option<Element> {
+        let mut result = self.iq_result(payload)?;
+        result
+            .attrs_mut()
+            .insert(minidom::rxml::Namespace::NONE, nc("from"), from.to_owned());
+        Some(result)
+    }
+
     /// The error answer to this stanza (RFC 6120 §8.3.1): same kind and id, addresses swapped,
     /// `type='error'`, with the `<error/>` child. `None` if this stanza is itself an error.
     ///
@@ -347,6 +358,26 @@ pub(crate) fn error_element(error: &StanzaError) -> Element {
 }
 
 /// An attribute name; only called with literals that are valid names.
+/// Whether an IQ `account` (a bare JID) sent to `to` is about the account itself: no `to`, the
+/// account's own bare JID, or its server's domain (RFC 6120 §10.3.3). That is where the `iq`
+/// hook's requests for the account's own data (a blocklist, private storage) come; anything else
+/// (another account, a full JID) is not for such a handler.
+pub fn addressed_to_account(account: &str, to: &str) -> bool {
+    if to.is_empty() {
+        return true;
+    }
+    let (Ok(to), Ok(account)) = (jid::Jid::new(to), jid::BareJid::new(account)) else {
+        return false;
+    };
+    if to.resource().is_some() {
+        return false;
+    }
+    match to.node() {
+        Some(_) => to.to_bare() == account,
+        None => to.domain() == account.domain(),
+    }
+}
+
 pub(crate) fn nc(name: &'static str) -> NcName {
     NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
 }
@@ -462,5 +493,46 @@ mod tests {
     fn debug_leaves_the_xml_out() {
         let s = Stanza::parse(CHAT).unwrap();
         assert!(!format!("{s:?}").contains("Wherefore"));
+    }
+
+    #[test]
+    fn own_account_addressing() {
+        let me = "alice@example.com";
+        for to in ["", "alice@example.com", "example.com"] {
+            assert!(addressed_to_account(me, to), "{to:?}");
+        }
+        for to in [
+            "bob@example.com",
+            "alice@example.com/phone",
+            "example.org",
+            "example.com/r",
+            "not a jid@@",
+        ] {
+            assert!(!addressed_to_account(me, to), "{to:?}");
+        }
+    }
+
+    #[test]
+    fn an_iq_result_from_the_account() {
+        let get = Stanza::parse(
+            "<iq xmlns='jabber:client' type='get' id='q1' from='alice@example.com/phone'/>",
+        )
+        .expect("iq");
+        let result = Stanza::from_element(
+            get.iq_result_from("alice@example.com", None)
+                .expect("a get has a result"),
+        )
+        .expect("stanza");
+        assert_eq!(
+            (result.type_attr(), result.id(), result.from(), result.to()),
+            (
+                "result",
+                "q1",
+                "alice@example.com",
+                "alice@example.com/phone"
+            )
+        );
+        let done = Stanza::parse("<iq xmlns='jabber:client' type='result' id='q1'/>").expect("iq");
+        assert!(done.iq_result_from("alice@example.com", None).is_none());
     }
 }

@@ -24,24 +24,6 @@ fn nc(name: &'static str) -> NcName {
     NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
 }
 
-/// Whether an IQ from `account` addressed to `to` concerns the account's own list: no `to`, the
-/// account's bare JID or its server's domain.
-fn addressed_to_self(account: &str, to: &str) -> bool {
-    if to.is_empty() {
-        return true;
-    }
-    let (Ok(to), Ok(account)) = (Jid::new(to), BareJid::new(account)) else {
-        return false;
-    };
-    if to.resource().is_some() {
-        return false;
-    }
-    match to.node() {
-        Some(_) => to.to_bare() == account,
-        None => to.domain() == account.domain(),
-    }
-}
-
 /// `<name xmlns='urn:xmpp:blocking'>` with one `<item jid=''/>` per item.
 fn items_element(name: &str, items: &[String]) -> Element {
     Element::builder(name, ns::BLOCKING)
@@ -81,7 +63,7 @@ fn items(payload: &Element) -> Result<Vec<String>, StanzaError> {
 /// Handles an owned IQ (`Hook::Iq`).
 pub(crate) fn handle(account: &str, session: Option<&str>, iq: &Stanza) -> Verdict {
     let to = iq.to();
-    if !addressed_to_self(account, to) {
+    if !tessera_sdk::addressed_to_account(account, to) {
         // Only the account itself reads or changes its list.
         return Verdict::Error(StanzaError::forbidden());
     }
@@ -89,7 +71,9 @@ pub(crate) fn handle(account: &str, session: Option<&str>, iq: &Stanza) -> Verdi
     let from = if to.is_empty() { account } else { to };
     match answer(account, session, iq) {
         Ok((payload, push)) => {
-            if let Err(e) = router::send(&iq_result(iq, from, payload)) {
+            if let Some(result) = iq.iq_result_from(from, payload)
+                && let Err(e) = router::send(&result)
+            {
                 // The requesting session went away meanwhile: nobody is left to answer.
                 log::info(&format!("blocking answer to {account} undeliverable: {e}"));
             }
@@ -100,19 +84,6 @@ pub(crate) fn handle(account: &str, session: Option<&str>, iq: &Stanza) -> Verdi
         }
         Err(e) => Verdict::Error(e),
     }
-}
-
-/// The IQ result from `from` to the requester, keeping the id (RFC 6120 §8.2.3).
-fn iq_result(iq: &Stanza, from: &str, payload: Option<Element>) -> Element {
-    let mut b = Element::builder("iq", "jabber:client")
-        .attr(nc("type"), "result")
-        .attr(nc("id"), iq.id())
-        .attr(nc("from"), from)
-        .attr(nc("to"), iq.from());
-    if let Some(p) = payload {
-        b = b.append(p);
-    }
-    b.build()
 }
 
 /// The answer's payload, and the push to send after it (a change), or the error.

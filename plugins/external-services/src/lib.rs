@@ -31,9 +31,7 @@ mod credentials;
 mod ns;
 mod services;
 
-use tessera_sdk::jid::{BareJid, Jid};
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::{Context, Hook, Manifest, Plugin, Stanza, StanzaError, Verdict, log, router};
 
 use config::Settings;
@@ -43,41 +41,6 @@ use config::Settings;
 #[tessera_sdk::plugin]
 pub struct ExternalServices {
     settings: Settings,
-}
-
-/// Whether an IQ from `account` addressed to `to` is for the account's own server: no `to`, the
-/// account's bare JID or its domain (XEP-0215 §2: "typically to its own server"). JIDs are
-/// compared normalised, as the host routes them.
-fn addressed_to_own_server(account: &str, to: &str) -> bool {
-    if to.is_empty() {
-        return true;
-    }
-    let (Ok(to), Ok(account)) = (Jid::new(to), BareJid::new(account)) else {
-        return false;
-    };
-    if to.resource().is_some() {
-        return false;
-    }
-    match to.node() {
-        Some(_) => to.to_bare() == account,
-        None => to.domain() == account.domain(),
-    }
-}
-
-/// An attribute name; only called with literals.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
-
-/// The IQ result from `from` to the requester, keeping the id (RFC 6120 §8.2.3).
-fn iq_result(iq: &Stanza, from: &str, payload: Element) -> Element {
-    Element::builder("iq", "jabber:client")
-        .attr(nc("type"), "result")
-        .attr(nc("id"), iq.id())
-        .attr(nc("from"), from)
-        .attr(nc("to"), iq.from())
-        .append(payload)
-        .build()
 }
 
 impl ExternalServices {
@@ -124,7 +87,7 @@ impl Plugin for ExternalServices {
             return Verdict::Error(StanzaError::bad_request());
         };
         let to = iq.to();
-        if !addressed_to_own_server(account, to) {
+        if !tessera_sdk::addressed_to_account(account, to) {
             // XEP-0215 §2: "forbidden if the requesting entity does not have permission".
             return Verdict::Error(StanzaError::forbidden());
         }
@@ -135,7 +98,9 @@ impl Plugin for ExternalServices {
                 if issued {
                     log::debug(&format!("TURN credentials issued to {account}"));
                 }
-                if let Err(e) = router::send(&iq_result(iq, from, payload)) {
+                if let Some(result) = iq.iq_result_from(from, Some(payload))
+                    && let Err(e) = router::send(&result)
+                {
                     // The requesting session went away meanwhile: nobody is left to answer.
                     log::info(&format!(
                         "external services answer to {account} undeliverable: {e}"

@@ -38,7 +38,6 @@ mod stamp;
 
 use tessera_sdk::archive::Archive;
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::xmpp_parsers::mam_prefs::DefaultPrefs;
 use tessera_sdk::{
     CommandAccess, CommandRequest, Context, DataDeclaration, Hook, HostError, Manifest, Owner,
@@ -124,11 +123,6 @@ pub(crate) fn bare(jid: &str) -> &str {
     jid.split_once('/').map_or(jid, |(b, _)| b)
 }
 
-/// An attribute name; only called with literals.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
-
 /// `user`'s message archive.
 pub(crate) fn archive_of(user: &str) -> Archive {
     Archive::new(MESSAGES, Owner::user(user), STREAM)
@@ -138,19 +132,6 @@ pub(crate) fn archive_of(user: &str) -> Archive {
 pub(crate) fn internal(doing: &str, e: &HostError) -> StanzaError {
     log::error(&format!("could not {doing}: {e}"));
     StanzaError::internal_server_error()
-}
-
-/// An IQ result from `from` to the requester, keeping the id (RFC 6120 §8.2.3).
-fn iq_result(iq: &Stanza, from: &str, payload: Option<Element>) -> Element {
-    let mut b = Element::builder("iq", "jabber:client")
-        .attr(nc("type"), "result")
-        .attr(nc("id"), iq.id())
-        .attr(nc("from"), from)
-        .attr(nc("to"), iq.from());
-    if let Some(p) = payload {
-        b = b.append(p);
-    }
-    b.build()
 }
 
 impl Mam {
@@ -187,7 +168,7 @@ impl Mam {
             _ => Err(StanzaError::bad_request()),
         };
         match answer {
-            Ok(payload) => send_answer(&iq_result(iq, from, payload)),
+            Ok(payload) => send_answer(iq.iq_result_from(from, payload)),
             Err(e) => Verdict::Error(e),
         }
     }
@@ -225,13 +206,16 @@ impl Mam {
                 }
             }
         }
-        send_answer(&iq_result(iq, from, Some(query::fin(&page))))
+        send_answer(iq.iq_result_from(from, Some(query::fin(&page))))
     }
 }
 
 /// Sends an IQ answer; a session that went away meanwhile needs none.
-fn send_answer(answer: &Element) -> Verdict {
-    if let Err(e) = router::send(answer) {
+/// Sends the answer to a get or set (the `iq` hook delivers nothing else, so there is one).
+fn send_answer(answer: Option<Element>) -> Verdict {
+    if let Some(answer) = answer
+        && let Err(e) = router::send(&answer)
+    {
         log::info(&format!("archive answer undeliverable: {e}"));
     }
     Verdict::Handled

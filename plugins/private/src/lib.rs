@@ -35,9 +35,7 @@
 mod ns;
 mod storage;
 
-use tessera_sdk::jid::{BareJid, Jid};
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::{
     Context, DataDeclaration, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError, Verdict,
     Visibility, log, router,
@@ -47,44 +45,6 @@ use tessera_sdk::{
 #[derive(Debug, Default)]
 #[tessera_sdk::plugin]
 pub struct Private;
-
-/// Whether an IQ from `account` addressed to `to` asks about the account's own storage: no `to`,
-/// the account's bare JID or its server's domain. Anything else is another entity's storage,
-/// which XEP-0049 §2.3 answers `forbidden`. JIDs are compared normalised, as the host routes
-/// them.
-fn addressed_to_self(account: &str, to: &str) -> bool {
-    if to.is_empty() {
-        return true;
-    }
-    let (Ok(to), Ok(account)) = (Jid::new(to), BareJid::new(account)) else {
-        return false;
-    };
-    if to.resource().is_some() {
-        return false;
-    }
-    match to.node() {
-        Some(_) => to.to_bare() == account,
-        None => to.domain() == account.domain(),
-    }
-}
-
-/// An attribute name; only called with literals.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
-
-/// The IQ result from `from` to the requester, keeping the id (RFC 6120 §8.2.3).
-fn iq_result(iq: &Stanza, from: &str, payload: Option<Element>) -> Element {
-    let mut b = Element::builder("iq", "jabber:client")
-        .attr(nc("type"), "result")
-        .attr(nc("id"), iq.id())
-        .attr(nc("from"), from)
-        .attr(nc("to"), iq.from());
-    if let Some(p) = payload {
-        b = b.append(p);
-    }
-    b.build()
-}
 
 /// Answers an owned IQ: the result payload, or the error the host sends back.
 fn answer(account: &str, iq: &Stanza) -> Result<Option<Element>, StanzaError> {
@@ -160,7 +120,7 @@ impl Plugin for Private {
             return Verdict::Error(StanzaError::bad_request());
         };
         let to = iq.to();
-        if !addressed_to_self(account, to) {
+        if !tessera_sdk::addressed_to_account(account, to) {
             // XEP-0049 §2.3 and §5: only the account itself reads or writes its storage.
             return Verdict::Error(StanzaError::forbidden());
         }
@@ -168,7 +128,9 @@ impl Plugin for Private {
         let from = if to.is_empty() { account } else { to };
         match answer(account, iq) {
             Ok(payload) => {
-                if let Err(e) = router::send(&iq_result(iq, from, payload)) {
+                if let Some(result) = iq.iq_result_from(from, payload)
+                    && let Err(e) = router::send(&result)
+                {
                     // The requesting session went away meanwhile: nobody is left to answer.
                     log::info(&format!(
                         "private XML answer to {account} undeliverable: {e}"
