@@ -2,7 +2,7 @@
 //!
 //! A user sets and reads back their vCard; another user reads it at the owner's bare JID (the
 //! recipient's `incoming` hook answers for it) but cannot set it; a vCard over the plugin's cap
-//! is refused; the vCard goes with the account.
+//! is refused; the vCard goes with the account; a user the owner blocked cannot read it.
 
 use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::minidom::Element;
@@ -177,6 +177,36 @@ async fn removing_the_account_deletes_the_vcard() -> anyhow::Result<()> {
         CARD.parse::<Element>()?,
         "bob's stays"
     );
+    alice.close().await?;
+    bob.close().await
+}
+
+/// A user alice blocked (XEP-0191) cannot read her vCard: the blocking plugin runs first on her
+/// `incoming` hook and answers `service-unavailable`, as for any request from a blocked address.
+#[tokio::test]
+async fn a_blocked_user_cannot_read_it() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    set(&mut alice, None, CARD)
+        .await?
+        .map_err(|c| anyhow::anyhow!("refused: {c:?}"))?;
+    let block: Element =
+        "<block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block>".parse()?;
+    match alice.iq(None, IqRequest::Set(block)).await? {
+        IqResponse::Result(_) => {}
+        other => anyhow::bail!("block answered {other:?}"),
+    }
+
+    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    match bob
+        .iq(Some(jid("alice@localhost")), IqRequest::Get(empty()?))
+        .await?
+    {
+        IqResponse::Error(e) => {
+            assert_eq!(e.defined_condition, DefinedCondition::ServiceUnavailable);
+        }
+        other => anyhow::bail!("a blocked user's vCard get answered {other:?}"),
+    }
     alice.close().await?;
     bob.close().await
 }
