@@ -30,6 +30,8 @@
 //! - `sm`: XEP-0198 stream management: acks, resumption (raw and with tokio-xmpp's resuming
 //!   client through a `FlakyLink`), unacknowledged messages of a session never resumed (issue 6).
 //! - `support`: stanza builders and predicates shared by the suites.
+//! - `vcard`: the XEP-0054 plugin: one's own vCard, another user's, the forbidden set, the size
+//!   cap, removal with the account.
 
 mod abuse;
 mod auth;
@@ -50,6 +52,7 @@ mod services;
 mod session;
 mod sm;
 mod support;
+mod vcard;
 
 /// Every plugin the build produces has a suite here, checked at compile time (STYLE 36,
 /// wasmtime's `foreach_*!`): `foreach_plugin!` names each plugin crate, and a crate with no arm
@@ -75,6 +78,9 @@ macro_rules! has_e2e_suite {
     };
     (plugin_private, $path:ident) => {
         has_e2e_suite!(@suite private);
+    };
+    (plugin_vcard, $path:ident) => {
+        has_e2e_suite!(@suite vcard);
     };
     (@suite $module:ident) => {
         #[allow(unused_imports, reason = "only asserts that the suite's module exists")]
