@@ -57,6 +57,7 @@ pub mod archive;
 pub mod blobs;
 pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod ephemeral;
 mod error;
 #[doc(hidden)]

@@ -13,13 +13,12 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
 use tessera_tests::parsers::date::DateTime;
-use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::stanza_error::DefinedCondition;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
 use tessera_tests::{TestClient, TestServer};
 
-use crate::support::jid;
+use crate::support::{jid, server_disco};
 
 const PW: &str = "a password for calls";
 const EXTDISCO: &str = "urn:xmpp:extdisco:2";
@@ -155,16 +154,7 @@ async fn turn_credentials_verify_with_the_shared_secret() -> anyhow::Result<()> 
         }
     }
 
-    let info = match alice
-        .iq(
-            Some(jid("localhost")),
-            IqRequest::Get(DiscoInfoQuery { node: None }.into()),
-        )
-        .await?
-    {
-        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
-        other => anyhow::bail!("disco#info: {other:?}"),
-    };
+    let info = server_disco(&mut alice).await?;
     assert!(
         info.features.iter().any(|f| f == EXTDISCO),
         "{:?}",

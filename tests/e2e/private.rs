@@ -5,13 +5,12 @@
 //! A round trip from one device to another; nothing stored reads as the empty element; another
 //! account cannot read it; what an account stored goes with it.
 
-use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::stanza_error::DefinedCondition;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
 use tessera_tests::{TestClient, TestServer};
 
-use crate::support::jid;
+use crate::support::{jid, server_disco};
 
 const PW: &str = "a password for private storage";
 const PRIVATE: &str = "jabber:iq:private";
@@ -96,16 +95,7 @@ async fn stored_on_one_device_read_on_another() -> anyhow::Result<()> {
     let refused = fetch(&mut laptop, None, "<vCard xmlns='vcard-temp'/>").await?;
     assert_eq!(refused, Err(DefinedCondition::NotAcceptable));
 
-    let info = match phone
-        .iq(
-            Some(jid("localhost")),
-            IqRequest::Get(DiscoInfoQuery { node: None }.into()),
-        )
-        .await?
-    {
-        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
-        other => anyhow::bail!("disco#info: {other:?}"),
-    };
+    let info = server_disco(&mut phone).await?;
     assert!(
         info.features.iter().any(|f| f == PRIVATE),
         "{:?}",

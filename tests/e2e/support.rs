@@ -1,15 +1,30 @@
 //! Stanza builders and predicates shared by the suites.
 
 use tessera_tests::TestClient;
+use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::iq::Iq;
 use tessera_tests::parsers::message::{Lang, Message, MessageType};
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::ns;
 use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
 use tessera_tests::parsers::roster::Roster;
-use tessera_tests::tokio_xmpp::IqRequest;
 use tessera_tests::tokio_xmpp::Stanza;
 use tessera_tests::tokio_xmpp::jid::{BareJid, Jid};
+use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
+
+/// The server's disco#info (XEP-0030 §3.1), as `client` gets it.
+pub(crate) async fn server_disco(client: &mut TestClient) -> anyhow::Result<DiscoInfoResult> {
+    match client
+        .iq(
+            Some(jid("localhost")),
+            IqRequest::Get(DiscoInfoQuery { node: None }.into()),
+        )
+        .await?
+    {
+        IqResponse::Result(Some(payload)) => Ok(DiscoInfoResult::try_from(payload)?),
+        other => anyhow::bail!("disco#info: {other:?}"),
+    }
+}
 
 /// Parses a JID the test wrote itself.
 pub(crate) fn jid(s: &str) -> Jid {

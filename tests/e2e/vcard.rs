@@ -4,13 +4,12 @@
 //! recipient's `incoming` hook answers for it) but cannot set it; a vCard over the plugin's cap
 //! is refused; the vCard goes with the account; a user the owner blocked cannot read it.
 
-use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::stanza_error::DefinedCondition;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
 use tessera_tests::{TestClient, TestServer};
 
-use crate::support::jid;
+use crate::support::{jid, server_disco};
 
 const PW: &str = "a password for vcards";
 const VCARD: &str = "vcard-temp";
@@ -81,16 +80,7 @@ async fn set_then_get_and_another_user_reads_it() -> anyhow::Result<()> {
     assert_eq!(get(&mut bob, None).await?, empty()?);
     assert_eq!(get(&mut bob, Some("nobody@localhost")).await?, empty()?);
 
-    let info = match bob
-        .iq(
-            Some(jid("localhost")),
-            IqRequest::Get(DiscoInfoQuery { node: None }.into()),
-        )
-        .await?
-    {
-        IqResponse::Result(Some(payload)) => DiscoInfoResult::try_from(payload)?,
-        other => anyhow::bail!("disco#info: {other:?}"),
-    };
+    let info = server_disco(&mut bob).await?;
     assert!(
         info.features.iter().any(|f| f == VCARD),
         "{:?}",

@@ -75,16 +75,7 @@ impl Plugin for Blocking {
     }
 
     fn init(&mut self, config: &str) -> Result<(), String> {
-        let table: toml::Table = config
-            .parse()
-            .map_err(|e| format!("config: not a TOML table: {e}"))?;
-        if let Some(key) = table.keys().next() {
-            return Err(format!(
-                "config.{key}: unknown key (the plugin has no settings; retention is \
-                 [plugins.<name>.retention.{}])",
-                blocklist::CATEGORY
-            ));
-        }
+        tessera_sdk::config::no_settings(config, blocklist::CATEGORY)?;
         // Only accounts with a non-empty list have stanzas to stop (`blocklist::add` marks).
         scope::narrow(&[Hook::Outgoing, Hook::Incoming], &[])
             .map_err(|e| format!("cannot narrow the blocking hooks: {e}"))

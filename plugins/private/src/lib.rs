@@ -99,17 +99,7 @@ impl Plugin for Private {
     }
 
     fn init(&mut self, config: &str) -> Result<(), String> {
-        let table: toml::Table = config
-            .parse()
-            .map_err(|e| format!("config: not a TOML table: {e}"))?;
-        match table.keys().next() {
-            None => Ok(()),
-            Some(key) => Err(format!(
-                "config.{key}: unknown key (the plugin has no settings; retention is \
-                 [plugins.<name>.retention.{}])",
-                storage::CATEGORY
-            )),
-        }
+        tessera_sdk::config::no_settings(config, storage::CATEGORY)
     }
 
     fn on_stanza(&self, ctx: &Context, iq: &Stanza) -> Verdict {

@@ -15,7 +15,7 @@
 //!   empty `<vCard/>`.
 //!
 //! No vCard stored reads as the empty `<vCard/>` (not `item-not-found`, which §3.1 allows too;
-//! see [`store::get`] for why), for the account and for everyone else.
+//! see `store::get` for why), for the account and for everyone else.
 //!
 //! Errors: a set to another account's bare JID (or to the server's domain) is `forbidden`
 //! (§3.2); a set or get whose payload is not `<vCard xmlns='vcard-temp'/>` is `bad-request`; a
@@ -147,17 +147,7 @@ impl Plugin for Vcard {
     }
 
     fn init(&mut self, config: &str) -> Result<(), String> {
-        let table: toml::Table = config
-            .parse()
-            .map_err(|e| format!("config: not a TOML table: {e}"))?;
-        match table.keys().next() {
-            None => Ok(()),
-            Some(key) => Err(format!(
-                "config.{key}: unknown key (the plugin has no settings; retention is \
-                 [plugins.<name>.retention.{}])",
-                store::CATEGORY
-            )),
-        }
+        tessera_sdk::config::no_settings(config, store::CATEGORY)
     }
 
     fn on_stanza(&self, ctx: &Context, iq: &Stanza) -> Verdict {
