@@ -79,3 +79,20 @@ pub fn route_client_stanza(
         Err(()) => Routed::JidMalformed(error_reply(stanza, Condition::JidMalformed)),
     }
 }
+
+/// The size in bytes of the task that serves one client connection (`stream::c2s::serve`), built
+/// and never polled: the state machine every idle session keeps for its whole life, so what the
+/// memory per idle session in `docs/benchmarks.md` is most sensitive to. `tcp` is any connected
+/// stream; it is dropped unused.
+pub fn connection_task_size(server: &Server, tcp: tokio::net::TcpStream) -> usize {
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let task = crate::stream::serve(
+        std::sync::Arc::clone(&server.shared),
+        tcp,
+        peer,
+        false,
+        0,
+        tokio_util::sync::CancellationToken::new(),
+    );
+    std::mem::size_of_val(&task)
+}

@@ -75,7 +75,7 @@ impl ServerAddrs {
 /// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Server {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     shutdown: CancellationToken,
     c2s: Vec<TcpListener>,
     c2s_direct_tls: Vec<TcpListener>,
