@@ -162,6 +162,8 @@ pub(crate) async fn remove_live(shared: &Shared, user: &BareJid) -> Result<bool,
         .router
         .close_account(user, CloseReason::AccountRemoved);
     tracing::info!(sessions = closed, "account removed on the running server");
+    // A new account of the same name records its own first login.
+    shared.last_logins.forget(node.as_str());
     shared.plugins.account_removed(user);
     shared.plugins.emit(&ServerEvent::UserRemoved(user.clone()));
     Ok(true)
@@ -187,5 +189,74 @@ mod tests {
         assert_eq!(normalize_username(&name).expect("valid username"), name);
         let account: BareJid = format!("{name}@localhost").parse().expect("jid");
         assert_eq!(account.node().map(jid::NodeRef::as_str), Some("hg"));
+    }
+}
+
+/// Seconds in a day: the last login is kept to the day.
+const DAY: i64 = 86_400;
+
+/// Which accounts had their last login recorded today, so a login writes `last_login_at` only the
+/// first time each day. The server keeps only the day (midnight UTC): enough for expiring idle
+/// accounts, which policies count in days or months, and nothing about when in the day someone
+/// logs in. A login otherwise cost a database write every time (issue 5: the login rate).
+#[derive(Debug, Default)]
+pub(crate) struct LastLogins {
+    // A std Mutex held for one map operation, never across an await.
+    days: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+/// Accounts remembered before the map starts over (a missed skip costs one write, nothing more).
+const LAST_LOGINS_MAX: usize = 100_000;
+
+impl LastLogins {
+    /// The day to record for a login at `now` (Unix seconds) by `user`, or `None` when that day
+    /// is already recorded.
+    pub(crate) fn to_record(&self, user: &str, now: i64) -> Option<i64> {
+        let day = now - now.rem_euclid(DAY);
+        let mut days = self
+            .days
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if days.get(user) == Some(&day) {
+            return None;
+        }
+        if days.len() >= LAST_LOGINS_MAX {
+            days.clear();
+        }
+        days.insert(user.to_owned(), day);
+        Some(day)
+    }
+
+    /// Forgets `user` (its write failed, or the account went): the next login writes again.
+    pub(crate) fn forget(&self, user: &str) {
+        self.days
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(user);
+    }
+}
+
+#[cfg(test)]
+mod last_login_tests {
+    use super::*;
+
+    #[test]
+    fn one_write_a_day_to_the_day() {
+        let l = LastLogins::default();
+        let noon = 1_700_000_000 - 1_700_000_000 % DAY + 12 * 3600;
+        assert_eq!(l.to_record("alice", noon), Some(noon - 12 * 3600));
+        assert_eq!(l.to_record("alice", noon + 3600), None, "same day");
+        assert_eq!(
+            l.to_record("bob", noon),
+            Some(noon - 12 * 3600),
+            "per account"
+        );
+        assert_eq!(
+            l.to_record("alice", noon + DAY),
+            Some(noon + DAY - 12 * 3600),
+            "next day"
+        );
+        l.forget("alice");
+        assert!(l.to_record("alice", noon + DAY).is_some(), "forgotten");
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) plugins: Plugins,
     /// Sessions a client may resume (XEP-0198).
     pub(crate) resumptions: crate::stream::resume::Resumptions,
+    /// Whose last login is recorded today.
+    pub(crate) last_logins: crate::accounts::LastLogins,
 }
 
 /// The addresses the server actually listens on (useful with port 0).
@@ -130,6 +132,7 @@ impl Server {
             ip_limits,
             plugins,
             resumptions: Default::default(),
+            last_logins: Default::default(),
         });
         shared.plugins.attach(Arc::downgrade(&shared));
         Ok(Self {

@@ -201,3 +201,32 @@ async fn repeated_failures_get_temporary_auth_failure() -> anyhow::Result<()> {
         other => panic!("locked-out account: expected temporary-auth-failure, got {other:?}"),
     }
 }
+
+/// The server keeps the day of the last login, not its time (privacy; and a login writes it once
+/// a day, issue 5's login rate): after two logins, `last_login_at` is today's midnight UTC.
+#[tokio::test]
+async fn the_last_login_is_kept_to_the_day() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.add_user("alice", "pw alice").await?;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    for _ in 0..2 {
+        TestClient::connect(&server, "alice", "pw alice")
+            .await?
+            .close()
+            .await?;
+    }
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let accounts = tessera::accounts::list(server.storage()).await?;
+    let day = accounts[0].last_login_at.expect("a login was recorded");
+    let midnight = |t: u64| i64::try_from(t - t % 86_400).expect("fits");
+    assert_eq!(day % 86_400, 0, "a day, not a time: {day}");
+    assert!(
+        day == midnight(before) || day == midnight(after),
+        "today's midnight UTC, not {day}"
+    );
+    Ok(())
+}

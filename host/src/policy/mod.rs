@@ -130,7 +130,8 @@ fn host_facts(config: &Config) -> HostFacts {
         tls_required: config.tls.require_encryption,
         ip_logging: ips.to_owned(),
         ip_logging_text: ips_text.to_owned(),
-        account_data: "An account and its contact list are kept until the account is deleted; \
+        account_data: "An account, its contact list, when it was created and the day (not \
+                       the time) of its last login are kept until the account is deleted; \
                        deleting it also deletes everything plugins stored for it."
             .to_owned(),
         logs: "Message bodies, stanza XML, passwords, keys and tokens are never logged.".to_owned(),

@@ -169,8 +169,13 @@ pub(crate) async fn exchange(
     match result {
         Ok(user) => {
             shared.throttle.success(&user);
-            let now = chrono::Utc::now().timestamp();
-            if let Err(e) = shared.storage.record_login(&user, now).await {
+            // Kept to the day, and written once a day (`accounts::LastLogins`).
+            if let Some(day) = shared
+                .last_logins
+                .to_record(&user, chrono::Utc::now().timestamp())
+                && let Err(e) = shared.storage.record_login(&user, day).await
+            {
+                shared.last_logins.forget(&user);
                 tracing::warn!(error = %e, "could not record last login");
             }
             tracing::info!("authenticated");
