@@ -20,6 +20,8 @@ pub(crate) const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 pub(crate) const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
 /// XEP-0198: stream management.
 pub(crate) const SM: &str = "urn:xmpp:sm:3";
+/// XEP-0203: delayed delivery.
+pub(crate) const DELAY: &str = "urn:xmpp:delay";
 /// XEP-0352: client state indication.
 pub(crate) const CSI: &str = "urn:xmpp:csi:0";
 /// XEP-0280: message carbons (copies the host recognises, never produces).

@@ -132,6 +132,15 @@ async fn acks_count_what_the_client_sent_and_resumption_resends_only_the_unackno
     assert_eq!(count(&resumed, ">m1<"), 0, "m1 was acknowledged: {resumed}");
     assert_eq!(count(&resumed, ">m2<"), 1, "{resumed}");
     assert_eq!(count(&resumed, ">m3<"), 1, "{resumed}");
+    // Each resent message says when it was first sent (XEP-0203), from the server.
+    assert_eq!(
+        count(
+            &resumed,
+            "<delay xmlns='urn:xmpp:delay' from='localhost' stamp='"
+        ),
+        2,
+        "{resumed}"
+    );
 
     // The session goes on, same full JID, on the new connection.
     bob.send(chat(to.clone(), "m4")).await?;

@@ -201,8 +201,8 @@ async fn resumed(
     }
     let mut out = sm::resumed(&previd, sm.inbound()).into_bytes();
     let mut resent = 0usize;
-    for b in sm.unacked() {
-        out.extend_from_slice(b);
+    for b in sm.resend(shared.domain.as_str()) {
+        out.extend_from_slice(&b);
         resent += 1;
         if out.len() >= MAX_BATCH {
             conn.write(&out).await?;

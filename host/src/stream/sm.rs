@@ -15,6 +15,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use minidom::Element;
@@ -31,9 +32,9 @@ pub(crate) struct StreamManagement {
     inbound: u32,
     /// The `h` the client last acknowledged: everything up to it has been received.
     acked: u32,
-    /// Sent and not acknowledged, oldest first. Sequence numbers are implicit: the front is
-    /// stanza `acked + 1`.
-    unacked: VecDeque<Bytes>,
+    /// Sent and not acknowledged, oldest first, with when each was first sent. Sequence numbers
+    /// are implicit: the front is stanza `acked + 1`.
+    unacked: VecDeque<(Bytes, SystemTime)>,
     /// An `<r/>` we sent has not been answered yet: no second one until it is.
     request_pending: bool,
 }
@@ -102,7 +103,7 @@ impl StreamManagement {
 
     /// A stanza is being written to the client.
     pub(crate) fn sent(&mut self, stanza: Bytes) {
-        self.unacked.push_back(stanza);
+        self.unacked.push_back((stanza, SystemTime::now()));
     }
 
     /// Stanzas written and not acknowledged.
@@ -145,20 +146,58 @@ impl StreamManagement {
         true
     }
 
-    /// The stanzas to write again after `<resumed/>`, oldest first; they stay unacknowledged.
-    pub(crate) fn unacked(&self) -> impl Iterator<Item = &Bytes> {
-        self.unacked.iter()
+    /// The stanzas to write again after `<resumed/>`, oldest first (they stay unacknowledged):
+    /// a message carries an XEP-0203 delay stamp from `domain` with when it was first sent, so a
+    /// client orders it by then, not by when the connection came back.
+    pub(crate) fn resend(&self, domain: &str) -> impl Iterator<Item = Bytes> {
+        self.unacked
+            .iter()
+            .map(move |(stanza, at)| delayed(stanza, domain, *at))
     }
 
     /// Everything unacknowledged, for a session that ends for good.
     pub(crate) fn take_unacked(&mut self) -> Vec<Bytes> {
-        self.unacked.drain(..).collect()
+        self.unacked.drain(..).map(|(b, _)| b).collect()
     }
 
     /// A request answered by a resumption starts over: the new connection has none in flight.
     pub(crate) fn connection_replaced(&mut self) {
         self.request_pending = false;
     }
+}
+
+/// `stanza` with an XEP-0203 `<delay/>` (from `domain`, stamped `at`) if it is a message that has
+/// none yet; anything else as it is. Works on our own serialisation, whose message ends with
+/// `</message>` or is one self-closing `<message …/>`.
+fn delayed(stanza: &Bytes, domain: &str, at: SystemTime) -> Bytes {
+    if !stanza.starts_with(b"<message") || contains(stanza, b"urn:xmpp:delay") {
+        return stanza.clone();
+    }
+    let stamp = chrono::DateTime::<chrono::Utc>::from(at)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let delay = format!(
+        "<delay xmlns='{}' from='{}' stamp='{stamp}'/>",
+        ns::DELAY,
+        escape(domain)
+    );
+    let mut out = Vec::with_capacity(stanza.len() + delay.len() + 12);
+    if let Some(head) = stanza.strip_suffix(b"</message>") {
+        out.extend_from_slice(head);
+        out.extend_from_slice(delay.as_bytes());
+        out.extend_from_slice(b"</message>");
+    } else if let Some(head) = stanza.strip_suffix(b"/>") {
+        out.extend_from_slice(head);
+        out.push(b'>');
+        out.extend_from_slice(delay.as_bytes());
+        out.extend_from_slice(b"</message>");
+    } else {
+        return stanza.clone();
+    }
+    Bytes::from(out)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The `h` attribute of `<a/>` or `<resume/>`.
@@ -240,7 +279,7 @@ mod tests {
         sm.acknowledge(1).expect("one of three");
         assert_eq!(sm.unacked_len(), 2);
         assert_eq!(
-            sm.unacked().next().map(|b| &b[..]),
+            sm.unacked.front().map(|(b, _)| &b[..]),
             Some(&b"<message id='1'/>"[..])
         );
         // The same h again changes nothing.
@@ -359,5 +398,34 @@ mod tests {
         assert!(wants_resume(&enable("resume='1'")));
         assert!(!wants_resume(&enable("resume='false'")));
         assert!(!wants_resume(&enable("")));
+    }
+
+    #[test]
+    fn resent_messages_carry_when_they_were_first_sent() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let stamp = "stamp='2023-11-14T22:13:20.123Z'";
+        let full =
+            Bytes::from_static(b"<message xmlns='jabber:client' id='1'><body>hi</body></message>");
+        let out = delayed(&full, "example.org", at);
+        let text = std::str::from_utf8(&out).expect("utf-8");
+        assert!(text.ends_with(&format!("<body>hi</body><delay xmlns='urn:xmpp:delay' from='example.org' {stamp}/></message>")), "{text}");
+        text.parse::<Element>().expect("well-formed");
+
+        let empty = Bytes::from_static(b"<message xmlns='jabber:client' id='2'/>");
+        let out = delayed(&empty, "example.org", at);
+        let text = std::str::from_utf8(&out).expect("utf-8");
+        assert!(
+            text.starts_with("<message xmlns='jabber:client' id='2'><delay"),
+            "{text}"
+        );
+        text.parse::<Element>().expect("well-formed");
+
+        // Already delayed (offline delivery), or not a message: untouched.
+        let stamped = Bytes::from_static(
+            b"<message xmlns='jabber:client'><delay xmlns='urn:xmpp:delay' stamp='x'/></message>",
+        );
+        assert_eq!(delayed(&stamped, "example.org", at), stamped);
+        let iq = Bytes::from_static(b"<iq xmlns='jabber:client' type='result' id='3'/>");
+        assert_eq!(delayed(&iq, "example.org", at), iq);
     }
 }
