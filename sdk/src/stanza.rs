@@ -302,6 +302,17 @@ impl Stanza {
         Some(result)
     }
 
+    /// The address an answer to this request comes from when the plugin answers for `account`
+    /// (a bare JID): the request's `to`, or, when it had none, the account's bare JID (RFC 6120
+    /// §10.3.3: the server answers on the account's behalf).
+    pub fn answering_as<'a>(&'a self, account: &'a str) -> &'a str {
+        if self.to.is_empty() {
+            account
+        } else {
+            &self.to
+        }
+    }
+
     /// [`Stanza::iq_result`] from `from`: for an IQ the `iq` hook delivers with an empty `to`
     /// (RFC 6120 §10.3.3: the server answers for the account), the answer comes from the
     /// account's bare JID or the server's domain, whichever the plugin answers as.
@@ -534,5 +545,15 @@ mod tests {
         );
         let done = Stanza::parse("<iq xmlns='jabber:client' type='result' id='q1'/>").expect("iq");
         assert!(done.iq_result_from("alice@example.com", None).is_none());
+    }
+
+    #[test]
+    fn answers_come_from_the_request_s_to_or_the_account() {
+        let bare = Stanza::parse("<iq xmlns='jabber:client' type='get' id='1'/>").expect("iq");
+        assert_eq!(bare.answering_as("alice@example.com"), "alice@example.com");
+        let to_server =
+            Stanza::parse("<iq xmlns='jabber:client' type='get' id='1' to='example.com'/>")
+                .expect("iq");
+        assert_eq!(to_server.answering_as("alice@example.com"), "example.com");
     }
 }

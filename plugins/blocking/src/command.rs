@@ -67,8 +67,7 @@ pub(crate) fn handle(account: &str, session: Option<&str>, iq: &Stanza) -> Verdi
         // Only the account itself reads or changes its list.
         return Verdict::Error(StanzaError::forbidden());
     }
-    // RFC 6120 §10.3.3: a request without `to` is answered from the account's bare JID.
-    let from = if to.is_empty() { account } else { to };
+    let from = iq.answering_as(account);
     match answer(account, session, iq) {
         Ok((payload, push)) => {
             if let Some(result) = iq.iq_result_from(from, payload)

@@ -91,8 +91,7 @@ impl Plugin for ExternalServices {
             // XEP-0215 §2: "forbidden if the requesting entity does not have permission".
             return Verdict::Error(StanzaError::forbidden());
         }
-        // RFC 6120 §10.3.3: a request without `to` is answered from the account's bare JID.
-        let from = if to.is_empty() { account } else { to };
+        let from = iq.answering_as(account);
         match self.answer(account, iq) {
             Ok((payload, issued)) => {
                 if issued {

@@ -149,8 +149,7 @@ impl Mam {
         if !to.is_empty() && to != domain && bare(to) != account {
             return Verdict::Error(StanzaError::forbidden());
         }
-        // RFC 6120 §10.3.3: an IQ without `to` is answered from the account's bare JID.
-        let from = if to.is_empty() { account } else { to };
+        let from = iq.answering_as(account);
         let Some(name) = iq.payload().map(|p| p.name.as_str()) else {
             return Verdict::Error(StanzaError::bad_request());
         };

@@ -114,8 +114,7 @@ impl Plugin for Private {
             // XEP-0049 §2.3 and §5: only the account itself reads or writes its storage.
             return Verdict::Error(StanzaError::forbidden());
         }
-        // RFC 6120 §10.3.3: a request without `to` is answered from the account's bare JID.
-        let from = if to.is_empty() { account } else { to };
+        let from = iq.answering_as(account);
         match answer(account, iq) {
             Ok(payload) => {
                 if let Some(result) = iq.iq_result_from(from, payload)

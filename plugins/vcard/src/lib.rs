@@ -86,8 +86,7 @@ fn own(account: &str, iq: &Stanza) -> Verdict {
         return Verdict::Error(StanzaError::bad_request());
     };
     let to_server = Jid::new(to).is_ok_and(|j| j.node().is_none());
-    // RFC 6120 §10.3.3: a request without `to` is answered from the account's bare JID.
-    let from = if to.is_empty() { account } else { to };
+    let from = iq.answering_as(account);
     match (iq.type_attr(), to_server) {
         // The server publishes no vCard of its own.
         ("get", true) => send(account, iq.iq_result_from(from, Some(store::empty()))),
