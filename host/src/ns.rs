@@ -18,6 +18,10 @@ pub(crate) const ROSTER: &str = "jabber:iq:roster";
 pub(crate) const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 /// RFC 6121 §3.4: subscription pre-approval stream feature.
 pub(crate) const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+/// XEP-0388: extensible SASL profile.
+pub(crate) const SASL2: &str = "urn:xmpp:sasl:2";
+/// XEP-0386: Bind 2.
+pub(crate) const BIND2: &str = "urn:xmpp:bind:0";
 /// XEP-0198: stream management.
 pub(crate) const SM: &str = "urn:xmpp:sm:3";
 /// XEP-0203: delayed delivery.

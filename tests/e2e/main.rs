@@ -12,6 +12,8 @@
 //!   refused and rate-limited logins.
 //! - `im`: subscriptions, presence, messages, roster pushes, disconnects (RFC 6121).
 //! - `abuse`: malformed XML, oversized stanzas, DTDs and entities (RFC 6120 §11).
+//! - `sasl2`: XEP-0388 SASL2 with XEP-0386 Bind 2: inline stream management, carbons, client
+//!   state and resumption; failures and the fallback to RFC 6120 binding.
 //! - `services`: direct TLS (XEP-0368), ping and disco#info to the server, graceful shutdown.
 //! - `session`: idle pings and timeouts, resource conflict policies, session limits, post-SASL
 //!   features and the legacy session, the server's time/version/unknown IQs, account removal.
@@ -48,6 +50,7 @@ mod offline;
 mod plugins;
 mod private;
 mod roster;
+mod sasl2;
 mod services;
 mod session;
 mod sm;

@@ -125,6 +125,92 @@ impl RawConn {
         Ok((conn, features))
     }
 
+    /// Connects to the STARTTLS listener, upgrades and opens the encrypted stream, stopping
+    /// where authentication is offered. Returns the connection and those features.
+    ///
+    /// # Errors
+    /// Any negotiation step fails or times out.
+    pub async fn encrypted(
+        addr: SocketAddr,
+        tls: Arc<ClientConfig>,
+    ) -> anyhow::Result<(Self, String)> {
+        let mut conn = Self::connect(addr).await?;
+        conn.open_stream().await?;
+        conn.starttls(tls).await?;
+        let features = conn.open_stream().await?;
+        Ok((conn, features))
+    }
+
+    /// XEP-0388 SASL2 with SCRAM-SHA-256 (no channel binding): sends `<authenticate/>` with the
+    /// initial response and `extra` (inline requests such as Bind 2's `<bind/>`, serialised),
+    /// answers the challenge, verifies the server signature in `<additional-data/>` and reads up
+    /// to the stream features that follow `<success/>` (§2.6.1). Returns everything read, from
+    /// `<success>` on (with whatever followed in the same reads).
+    ///
+    /// # Errors
+    /// `<failure/>` (its text is in the message), a bad server signature, or a timeout.
+    pub async fn sasl2(
+        &mut self,
+        user: &str,
+        password: &str,
+        extra: &str,
+    ) -> anyhow::Result<String> {
+        let creds = Credentials::default()
+            .with_username(user)
+            .with_password(password)
+            .with_channel_binding(ChannelBinding::None);
+        let mut scram = Scram::<Sha256>::from_credentials(creds).map_err(scram_err)?;
+        let initial = B64.encode(scram.initial());
+        self.send(format!(
+            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'>\
+             <initial-response>{initial}</initial-response>{extra}</authenticate>"
+        ))
+        .await?;
+        let challenge = self
+            .read_until("SASL2 challenge", |t| {
+                closes_element(t, "challenge") || closes_element(t, "failure")
+            })
+            .await?;
+        if closes_element(&challenge, "failure") {
+            bail!("SASL2 failure: {}", excerpt(&challenge));
+        }
+        let data = B64
+            .decode(
+                element_text(&challenge, "challenge")
+                    .unwrap_or_default()
+                    .trim(),
+            )
+            .context("SASL2 challenge is not base64")?;
+        let response = scram
+            .response(&data)
+            .map_err(|e| anyhow::anyhow!("SCRAM challenge: {e}"))?;
+        self.send(format!(
+            "<response xmlns='urn:xmpp:sasl:2'>{}</response>",
+            B64.encode(response)
+        ))
+        .await?;
+        let reply = self
+            .read_until("SASL2 outcome", |t| {
+                closes_element(t, "failure")
+                    || (closes_element(t, "success") && closes_element(t, "features"))
+            })
+            .await?;
+        if !closes_element(&reply, "success") {
+            bail!("SASL2 failure: {}", excerpt(&reply));
+        }
+        let data = B64
+            .decode(
+                element_text(&reply, "additional-data")
+                    .unwrap_or_default()
+                    .trim(),
+            )
+            .context("SASL2 additional data is not base64")?;
+        scram
+            .success(&data)
+            .map_err(|e| anyhow::anyhow!("server signature: {e}"))?;
+        Ok(reply)
+    }
+
     /// Writes raw bytes.
     ///
     /// # Errors

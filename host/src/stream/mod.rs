@@ -30,6 +30,7 @@ pub(crate) mod ip_limit;
 mod negotiate;
 pub(crate) mod resume;
 mod sasl;
+mod sasl2;
 mod session;
 mod sm;
 pub(crate) mod throttle;

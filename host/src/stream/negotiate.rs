@@ -17,6 +17,7 @@ use super::error::ConnError;
 use super::escape;
 use super::resume::Resumption;
 use super::sasl::{self, SaslOutcome};
+use super::sasl2;
 use super::sm;
 use super::transport::Transport;
 use crate::config::ResourceConflict;
@@ -44,6 +45,20 @@ pub(crate) struct Bound {
     pub(crate) jid: FullJid,
     pub(crate) handle: SessionHandle,
     pub(crate) rx: flume::Receiver<crate::router::Outbound>,
+    /// What Bind 2 set up before the session loop starts (none for RFC 6120 binding). Boxed:
+    /// most sessions have none, and the state is large.
+    pub(crate) inline: Option<Box<Inline>>,
+}
+
+/// The session state a Bind 2 request (XEP-0386 §2.2) starts a session with.
+#[derive(Default)]
+pub(crate) struct Inline {
+    /// XEP-0198 enabled inline, with resumption when granted.
+    pub(crate) sm: Option<super::session::SmEnabled>,
+    /// XEP-0352: the session starts inactive.
+    pub(crate) inactive: bool,
+    /// Stanzas routed to the session while it was being set up, to write first.
+    pub(crate) backlog: Vec<bytes::Bytes>,
 }
 
 /// How negotiation ended.
@@ -111,15 +126,75 @@ pub(crate) async fn run(
                 }
                 (Stage::Plaintext | Stage::Encrypted, "auth", ns::SASL) => {
                     let plus_advertised = exporter.is_some() && sasl::offers_plus(shared);
-                    match sasl::exchange(shared, conn, &el, peer, exporter.clone(), plus_advertised)
-                        .await?
+                    match sasl::exchange(
+                        shared,
+                        conn,
+                        sasl::Profile::Rfc6120,
+                        &el,
+                        peer,
+                        exporter.clone(),
+                        plus_advertised,
+                    )
+                    .await?
                     {
-                        SaslOutcome::Success(user) => {
+                        SaslOutcome::Success { user, .. } => {
                             // RFC 6120 §6.4.6: restart; pipelined bytes after <success/> are the
                             // client's new header and are kept.
                             conn.parser.reset(true);
                             stage = Stage::Authenticated(user);
                             break;
+                        }
+                        SaslOutcome::Failure => {
+                            sasl_failures += 1;
+                            if sasl_failures >= 5 {
+                                return Err(ConnError::stream(
+                                    "policy-violation",
+                                    "too many failed authentication attempts",
+                                ));
+                            }
+                        }
+                    }
+                }
+                (Stage::Plaintext, "authenticate", ns::SASL2)
+                    if shared.config.tls.require_encryption =>
+                {
+                    conn.write(&sasl::Profile::Sasl2.failure("encryption-required"))
+                        .await?;
+                }
+                (Stage::Plaintext | Stage::Encrypted, "authenticate", ns::SASL2) => {
+                    let plus_advertised = exporter.is_some() && sasl::offers_plus(shared);
+                    let request = sasl2::Request::parse(&el);
+                    let outcome = sasl::exchange(
+                        shared,
+                        conn,
+                        sasl::Profile::Sasl2,
+                        &el,
+                        peer,
+                        exporter.clone(),
+                        plus_advertised,
+                    )
+                    .await?;
+                    match outcome {
+                        SaslOutcome::Success { user, additional } => {
+                            let after = features(
+                                shared,
+                                &Stage::Authenticated(user.clone()),
+                                conn.io.is_tls(),
+                                exporter.is_some(),
+                            );
+                            match sasl2::complete(
+                                shared, conn, &user, additional, request, conn_id, &after,
+                            )
+                            .await?
+                            {
+                                sasl2::Completed::Resumed => return Ok(Negotiated::Resumed),
+                                sasl2::Completed::Bound(b) => return Ok(Negotiated::Bound(b)),
+                                // XEP-0388 §2.6.1: no restart; the stream goes on authenticated.
+                                sasl2::Completed::Authenticated => {
+                                    stage = Stage::Authenticated(user);
+                                }
+                                sasl2::Completed::Refused => {}
+                            }
                         }
                         SaslOutcome::Failure => {
                             sasl_failures += 1;
@@ -212,7 +287,6 @@ fn check_header(shared: &Shared, h: &StreamHeader) -> Result<(), ConnError> {
 /// The stream features for a stage (RFC 6120 §4.3.2).
 fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String {
     let mut f = String::from("<stream:features>");
-    let limits = &shared.config.limits;
     match stage {
         Stage::Plaintext => {
             f.push_str("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>");
@@ -231,42 +305,64 @@ fn features(shared: &Shared, stage: &Stage, tls: bool, exporter: bool) -> String
             f.push_str(
                 "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
             );
-            // XEP-0198: acknowledgements and resumption.
-            let _ = write!(f, "<sm xmlns='{}'/>", ns::SM);
-            // XEP-0352: the client may say it is inactive.
-            let _ = write!(f, "<csi xmlns='{}'/>", ns::CSI);
-            // XEP-0115 §6.3: the server's own caps, so a client that knows them skips disco.
-            let (features, identities) = (
-                shared.plugins.disco_features(),
-                shared.plugins.disco_identities(),
-            );
-            let info = crate::im::disco::ServerInfo {
-                version: shared.config.features.version,
-                features: &features,
-                identities: &identities,
-                contact: &shared.config.contact,
-            };
-            if let Some(caps) = info.caps_feature() {
-                f.push_str(&caps);
-            }
-            // RFC 6121 §2.6.1 and §3.4.1.
-            let _ = write!(
-                f,
-                "<ver xmlns='{}'/><sub xmlns='{}'/>",
-                ns::ROSTER_VER,
-                ns::PRE_APPROVAL
-            );
+            session_features(shared, &mut f, true);
         }
     }
-    // XEP-0478: tell the client our limits before it hits them.
+    limits_feature(shared, &mut f);
+    f.push_str("</stream:features>");
+    f
+}
+
+/// The features of a session bound by Bind 2, sent after its `<success/>` (XEP-0388 §2.6.1):
+/// what it may still use, `<sm/>` only when stream management is not already enabled.
+pub(crate) fn bound_features(shared: &Shared, sm_enabled: bool) -> String {
+    let mut f = String::from("<stream:features>");
+    session_features(shared, &mut f, !sm_enabled);
+    limits_feature(shared, &mut f);
+    f.push_str("</stream:features>");
+    f
+}
+
+/// The features of an authenticated stream, binding aside.
+fn session_features(shared: &Shared, f: &mut String, sm: bool) {
+    // XEP-0198: acknowledgements and resumption.
+    if sm {
+        let _ = write!(f, "<sm xmlns='{}'/>", ns::SM);
+    }
+    // XEP-0352: the client may say it is inactive.
+    let _ = write!(f, "<csi xmlns='{}'/>", ns::CSI);
+    // XEP-0115 §6.3: the server's own caps, so a client that knows them skips disco.
+    let (features, identities) = (
+        shared.plugins.disco_features(),
+        shared.plugins.disco_identities(),
+    );
+    let info = crate::im::disco::ServerInfo {
+        version: shared.config.features.version,
+        features: &features,
+        identities: &identities,
+        contact: &shared.config.contact,
+    };
+    if let Some(caps) = info.caps_feature() {
+        f.push_str(&caps);
+    }
+    // RFC 6121 §2.6.1 and §3.4.1.
+    let _ = write!(
+        f,
+        "<ver xmlns='{}'/><sub xmlns='{}'/>",
+        ns::ROSTER_VER,
+        ns::PRE_APPROVAL
+    );
+}
+
+/// XEP-0478: tell the client our limits before it hits them.
+fn limits_feature(shared: &Shared, f: &mut String) {
+    let limits = &shared.config.limits;
     let _ = write!(
         f,
         "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>{}</max-bytes><idle-seconds>{}</idle-seconds></limits>",
         limits.stanza_bytes,
         limits.idle_timeout.as_secs()
     );
-    f.push_str("</stream:features>");
-    f
 }
 
 /// `<resume/>` (XEP-0198 §5) from a client authenticated as `user`: the connection goes to the
@@ -286,6 +382,7 @@ async fn resume(
     let resumption = Resumption {
         conn: conn.take(),
         h,
+        sasl2: None,
     };
     match shared.resumptions.resume(previd, user, resumption) {
         Ok(jid) => {
@@ -362,42 +459,20 @@ async fn bind(
     if requested.is_some() && policy == ResourceConflict::Rename && shared.router.is_bound(&jid) {
         jid = generated(shared, user)?;
     }
-    let (tx, rx) = flume::bounded(shared.config.limits.session_queue);
-    let handle = SessionHandle {
-        jid: jid.clone(),
-        id: conn_id,
-        tx,
-        control: Default::default(),
-    };
-    match shared.router.register(
-        handle.clone(),
-        policy == ResourceConflict::KickOld,
-        shared.config.sessions.max_per_account,
-    ) {
-        Ok(None) => {}
-        Ok(Some(replaced)) => {
-            // RFC 6120 §7.7.2.2 with RFC 6121 §4.5.2: the replaced session's `unavailable`
-            // must reach contacts before this session can send `available` (it can only do
-            // that once bound), or they would see the resource as offline. Bounded: a session
-            // stuck writing to a dead peer must not hold the new one up for long.
-            if tokio::time::timeout(REPLACED_SESSION_WAIT, replaced.ended())
-                .await
-                .is_err()
-            {
-                tracing::debug!("replaced session did not end in time; binding anyway");
+    let (handle, rx) =
+        match register(shared, &jid, conn_id, policy == ResourceConflict::KickOld).await {
+            Ok(r) => r,
+            Err(RegisterError::Conflict) => {
+                conn.write(&bind_error(id, "cancel", "conflict")).await?;
+                return Ok(None);
             }
-        }
-        Err(RegisterError::Conflict) => {
-            conn.write(&bind_error(id, "cancel", "conflict")).await?;
-            return Ok(None);
-        }
-        Err(RegisterError::TooManySessions) => {
-            // RFC 6120 §7.6.2.1: the account reached its limit of connected resources.
-            conn.write(&bind_error(id, "wait", "resource-constraint"))
-                .await?;
-            return Ok(None);
-        }
-    }
+            Err(RegisterError::TooManySessions) => {
+                // RFC 6120 §7.6.2.1: the account reached its limit of connected resources.
+                conn.write(&bind_error(id, "wait", "resource-constraint"))
+                    .await?;
+                return Ok(None);
+            }
+        };
     let reply = format!(
         "<iq type='result' id='{}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{}</jid></bind></iq>",
         escape(id),
@@ -407,7 +482,45 @@ async fn bind(
         shared.router.unregister(&jid, conn_id);
         return Err(e);
     }
-    Ok(Some(Bound { jid, handle, rx }))
+    Ok(Some(Bound {
+        jid,
+        handle,
+        rx,
+        inline: None,
+    }))
+}
+
+/// Registers a session for `jid` with the router; `kick_old` replaces a session bound to it.
+pub(crate) async fn register(
+    shared: &Shared,
+    jid: &FullJid,
+    conn_id: u64,
+    kick_old: bool,
+) -> Result<(SessionHandle, flume::Receiver<crate::router::Outbound>), RegisterError> {
+    let (tx, rx) = flume::bounded(shared.config.limits.session_queue);
+    let handle = SessionHandle {
+        jid: jid.clone(),
+        id: conn_id,
+        tx,
+        control: Default::default(),
+    };
+    if let Some(replaced) = shared.router.register(
+        handle.clone(),
+        kick_old,
+        shared.config.sessions.max_per_account,
+    )? {
+        // RFC 6120 §7.7.2.2 with RFC 6121 §4.5.2: the replaced session's `unavailable`
+        // must reach contacts before this session can send `available` (it can only do
+        // that once bound), or they would see the resource as offline. Bounded: a session
+        // stuck writing to a dead peer must not hold the new one up for long.
+        if tokio::time::timeout(REPLACED_SESSION_WAIT, replaced.ended())
+            .await
+            .is_err()
+        {
+            tracing::debug!("replaced session did not end in time; binding anyway");
+        }
+    }
+    Ok((handle, rx))
 }
 
 /// A server-generated resource (RFC 6120 §7.6): random, so it reveals nothing about the client.

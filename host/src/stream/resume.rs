@@ -20,6 +20,9 @@ pub(crate) struct Resumption {
     pub(crate) conn: Conn,
     /// The client's `h`: the stanzas it received from the old stream.
     pub(crate) h: u32,
+    /// For a resumption inline in XEP-0388 SASL2: what the `<success/>` it is answered in
+    /// carries (none for a `<resume/>` nonza).
+    pub(crate) sasl2: Option<super::sasl2::ResumeSuccess>,
 }
 
 struct Entry {
@@ -122,6 +125,7 @@ mod tests {
                 Duration::from_secs(1),
             ),
             h,
+            sasl2: None,
         }
     }
 

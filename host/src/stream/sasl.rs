@@ -17,10 +17,51 @@ use crate::server::Shared;
 
 /// How an exchange ended, when the stream goes on.
 pub(crate) enum SaslOutcome {
-    /// Authenticated as this (normalised) localpart.
-    Success(String),
+    /// Authenticated as this (normalised) localpart. For [`Profile::Rfc6120`] the `<success/>`
+    /// was sent; for [`Profile::Sasl2`] it is the caller's to send (it carries what the inline
+    /// requests produced), with the mechanism's additional data.
+    Success {
+        /// The account's localpart.
+        user: String,
+        /// The mechanism's last data for the client (SCRAM's server-final message), if any.
+        additional: Option<Vec<u8>>,
+    },
     /// A `<failure/>` was sent; the client may retry.
     Failure,
+}
+
+/// Which framing the SASL exchange uses: the mechanisms and their data are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// RFC 6120 §6: `<auth/>`, `<challenge/>`, `<response/>`, `<success/>`, `<failure/>` in
+    /// `urn:ietf:params:xml:ns:xmpp-sasl`, and a stream restart after success.
+    Rfc6120,
+    /// XEP-0388: `<authenticate/>` with an `<initial-response/>` child, `<challenge/>` and
+    /// `<response/>` in `urn:xmpp:sasl:2`; no restart, and a `<success/>` the caller builds.
+    Sasl2,
+}
+
+impl Profile {
+    fn ns(self) -> &'static str {
+        match self {
+            Self::Rfc6120 => ns::SASL,
+            Self::Sasl2 => ns::SASL2,
+        }
+    }
+
+    /// The `<failure/>` for an RFC 6120 §6.5 condition (XEP-0388 §2.6.2 keeps the condition
+    /// element in the RFC 6120 namespace).
+    pub(crate) fn failure(self, condition: &str) -> Vec<u8> {
+        match self {
+            Self::Rfc6120 => failure(condition),
+            Self::Sasl2 => format!(
+                "<failure xmlns='{}'><{condition} xmlns='{}'/></failure>",
+                ns::SASL2,
+                ns::SASL
+            )
+            .into_bytes(),
+        }
+    }
 }
 
 fn to_sasl(m: SaslMechanism) -> Mechanism {
@@ -58,13 +99,15 @@ pub(crate) fn offers_plus(shared: &Shared) -> bool {
         .any(|&m| to_sasl(m).is_plus())
 }
 
-/// Writes the `<mechanisms/>` feature, and XEP-0440's channel-binding types when -PLUS is offered.
+/// Writes the `<mechanisms/>` feature, XEP-0388's `<authentication/>` with the same mechanisms,
+/// and XEP-0440's channel-binding types when -PLUS is offered.
 pub(crate) fn write_mechanisms(shared: &Shared, f: &mut String, tls: bool, exporter: bool) {
     f.push_str("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
     for m in offered(shared, tls, exporter) {
         let _ = write!(f, "<mechanism>{}</mechanism>", m.name());
     }
     f.push_str("</mechanisms>");
+    super::sasl2::write_feature(shared, f, offered(shared, tls, exporter));
     if exporter && offers_plus(shared) {
         f.push_str("<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>");
     }
@@ -85,13 +128,28 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     }
 }
 
+/// The initial response an `<auth/>` (RFC 6120: its text, `=` for empty) or `<authenticate/>`
+/// (XEP-0388 §2.3: an `<initial-response/>` child, empty for empty) carries; `None` for none.
+fn initial_data(profile: Profile, auth: &Element) -> Result<Option<Vec<u8>>, SaslError> {
+    match profile {
+        Profile::Rfc6120 => decode(auth),
+        Profile::Sasl2 => match auth.get_child("initial-response", ns::SASL2) {
+            None => Ok(None),
+            Some(el) => tessera_sasl::decode_payload(&el.text()).map(Some),
+        },
+    }
+}
+
 /// The next `<response/>` (or `<abort/>`) from the client.
-async fn response(conn: &mut Conn) -> Result<Result<Vec<u8>, SaslError>, ConnError> {
+async fn response(
+    conn: &mut Conn,
+    profile: Profile,
+) -> Result<Result<Vec<u8>, SaslError>, ConnError> {
     let el = conn.next_element().await?;
-    if el.is("abort", ns::SASL) {
+    if el.is("abort", profile.ns()) {
         return Ok(Err(SaslError::Aborted));
     }
-    if !el.is("response", ns::SASL) {
+    if !el.is("response", profile.ns()) {
         return Err(ConnError::stream(
             "not-authorized",
             "unexpected element during SASL",
@@ -100,33 +158,33 @@ async fn response(conn: &mut Conn) -> Result<Result<Vec<u8>, SaslError>, ConnErr
     Ok(decode(&el).map(Option::unwrap_or_default))
 }
 
-/// The initial response carried by `<auth/>`, or, when it carried none, the one the client sends
-/// after an empty challenge (RFC 6120 §6.4.2).
+/// The initial response carried by `<auth/>`/`<authenticate/>`, or, when it carried none, the
+/// one the client sends after an empty challenge (RFC 6120 §6.4.2, XEP-0388 §2.2).
 async fn initial_response(
     conn: &mut Conn,
+    profile: Profile,
     auth: &Element,
 ) -> Result<Result<Vec<u8>, SaslError>, ConnError> {
-    match decode(auth) {
+    match initial_data(profile, auth) {
         Ok(Some(d)) => Ok(Ok(d)),
         Ok(None) => {
-            challenge(conn, &[]).await?;
-            response(conn).await
+            challenge(conn, profile, &[]).await?;
+            response(conn, profile).await
         }
         Err(e) => Ok(Err(e)),
     }
 }
 
-async fn challenge(conn: &mut Conn, data: &[u8]) -> Result<(), ConnError> {
-    let body = if data.is_empty() {
-        "=".to_owned()
-    } else {
-        tessera_sasl::encode_payload(data)
+async fn challenge(conn: &mut Conn, profile: Profile, data: &[u8]) -> Result<(), ConnError> {
+    let body = match profile {
+        // RFC 6120 §6.4.2: `=` for empty data.
+        Profile::Rfc6120 => tessera_sasl::encode_payload(data),
+        // XEP-0388 §2.2: an empty element is empty data.
+        Profile::Sasl2 if data.is_empty() => String::new(),
+        Profile::Sasl2 => tessera_sasl::encode_payload(data),
     };
-    conn.write(
-        format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{body}</challenge>")
-            .as_bytes(),
-    )
-    .await
+    conn.write(format!("<challenge xmlns='{}'>{body}</challenge>", profile.ns()).as_bytes())
+        .await
 }
 
 /// Normalises a SASL authcid into a localpart (nodeprep, RFC 7622 §3.3).
@@ -134,10 +192,12 @@ fn localpart(name: &str) -> Option<String> {
     jid::NodePart::new(name).ok().map(|n| n.to_string())
 }
 
-/// Runs one exchange started by `auth`.
+/// Runs one exchange started by `auth` (`<auth/>` or, for [`Profile::Sasl2`], `<authenticate/>`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exchange(
     shared: &Shared,
     conn: &mut Conn,
+    profile: Profile,
     auth: &Element,
     peer: SocketAddr,
     exporter: Option<Vec<u8>>,
@@ -148,15 +208,19 @@ pub(crate) async fn exchange(
         .attr("mechanism")
         .and_then(Mechanism::from_name)
         .filter(|m| offered(shared, tls, exporter.is_some()).any(|o| o == *m));
+    // XEP-0388 §2.3: an `upgrade` we did not offer (we offer none) fails the attempt.
+    let upgrade = profile == Profile::Sasl2 && auth.attr("upgrade").is_some();
     let mut account = None;
     let result = match mech {
         None => Err(SaslError::InvalidMechanism),
+        Some(_) if upgrade => Err(SaslError::InvalidMechanism),
         Some(_) if shared.throttle.ip_blocked(peer.ip()) => Err(SaslError::TemporaryAuthFailure),
-        Some(Mechanism::Plain) => plain(shared, conn, auth, &mut account).await?,
+        Some(Mechanism::Plain) => plain(shared, conn, profile, auth, &mut account).await?,
         Some(m) => {
             scram(
                 shared,
                 conn,
+                profile,
                 auth,
                 m,
                 exporter,
@@ -167,7 +231,7 @@ pub(crate) async fn exchange(
         }
     };
     match result {
-        Ok(user) => {
+        Ok((user, additional)) => {
             shared.throttle.success(&user);
             // Kept to the day, and written once a day (`accounts::LastLogins`).
             if let Some(day) = shared
@@ -179,7 +243,15 @@ pub(crate) async fn exchange(
                 tracing::warn!(error = %e, "could not record last login");
             }
             tracing::info!("authenticated");
-            Ok(SaslOutcome::Success(user))
+            if profile == Profile::Rfc6120 {
+                let data = additional
+                    .as_deref()
+                    .map(tessera_sasl::encode_payload)
+                    .unwrap_or_default();
+                conn.write(format!("<success xmlns='{}'>{data}</success>", ns::SASL).as_bytes())
+                    .await?;
+            }
+            Ok(SaslOutcome::Success { user, additional })
         }
         Err(e) => {
             // A throttled attempt is not counted again; everything else is.
@@ -191,7 +263,7 @@ pub(crate) async fn exchange(
             } else {
                 tracing::info!(condition = e.condition(), ip = %peer.ip(), "authentication failed");
             }
-            conn.write(&failure(e.condition())).await?;
+            conn.write(&profile.failure(e.condition())).await?;
             Ok(SaslOutcome::Failure)
         }
     }
@@ -209,12 +281,13 @@ async fn lookup(shared: &Shared, user: &str) -> Result<Option<Credentials>, Conn
 async fn scram(
     shared: &Shared,
     conn: &mut Conn,
+    profile: Profile,
     auth: &Element,
     mech: Mechanism,
     exporter: Option<Vec<u8>>,
     plus_advertised: bool,
     account: &mut Option<String>,
-) -> Result<Result<String, SaslError>, ConnError> {
+) -> Result<Result<(String, Option<Vec<u8>>), SaslError>, ConnError> {
     let server = match ScramServer::new(
         mech,
         ChannelBinding {
@@ -226,7 +299,7 @@ async fn scram(
         Ok(s) => s.decoy_iterations(shared.config.sasl.scram_iterations),
         Err(e) => return Ok(Err(e)),
     };
-    let first = match initial_response(conn, auth).await? {
+    let first = match initial_response(conn, profile, auth).await? {
         Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
@@ -250,8 +323,8 @@ async fn scram(
     // Unknown accounts go through the same steps with fake keys, so timing and replies do not
     // reveal which accounts exist.
     let (server_first, msg) = client_first.server_first(creds.as_ref().map(|c| c.keys(alg)));
-    challenge(conn, &msg).await?;
-    let fin = match response(conn).await? {
+    challenge(conn, profile, &msg).await?;
+    let fin = match response(conn, profile).await? {
         Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
@@ -260,15 +333,7 @@ async fn scram(
             let Some(user) = user.filter(|_| creds.is_some()) else {
                 return Ok(Err(SaslError::NotAuthorized));
             };
-            conn.write(
-                format!(
-                    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</success>",
-                    tessera_sasl::encode_payload(&server_final)
-                )
-                .as_bytes(),
-            )
-            .await?;
-            Ok(Ok(user))
+            Ok(Ok((user, Some(server_final))))
         }
         Err(e) => Ok(Err(e)),
     }
@@ -277,10 +342,11 @@ async fn scram(
 async fn plain(
     shared: &Shared,
     conn: &mut Conn,
+    profile: Profile,
     auth: &Element,
     account: &mut Option<String>,
-) -> Result<Result<String, SaslError>, ConnError> {
-    let data = match initial_response(conn, auth).await? {
+) -> Result<Result<(String, Option<Vec<u8>>), SaslError>, ConnError> {
+    let data = match initial_response(conn, profile, auth).await? {
         Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
@@ -315,7 +381,5 @@ async fn plain(
     if !ok {
         return Ok(Err(SaslError::NotAuthorized));
     }
-    conn.write(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-        .await?;
-    Ok(Ok(user))
+    Ok(Ok((user, None)))
 }

@@ -26,7 +26,7 @@ use super::conn::Conn;
 use super::csi::Held;
 use super::error::ConnError;
 use super::escape;
-use super::negotiate::{Bound, new_stream_id};
+use super::negotiate::{Bound, Inline, new_stream_id};
 use super::resume::Resumption;
 use super::sm::{self, StreamManagement};
 use crate::im::{self, ImSession};
@@ -47,6 +47,35 @@ struct Stream {
     resume: Option<(flume::Receiver<Resumption>, Duration)>,
 }
 
+/// XEP-0198 enabled on a stream: its state, and with resumption granted, where a resuming
+/// connection arrives and the window.
+pub(crate) struct SmEnabled {
+    pub(crate) sm: StreamManagement,
+    resume: Option<(flume::Receiver<Resumption>, Duration)>,
+}
+
+/// Enables stream management for the session `jid` as `<enable/>` asks (§3), registering it for
+/// resumption when asked and allowed: the `<enabled/>` to send, and the state.
+pub(crate) fn enable_sm(shared: &Shared, jid: &FullJid, el: &Element) -> (String, SmEnabled) {
+    let window = shared.config.sessions.resumption_timeout;
+    let mut rx = None;
+    let resume = (sm::wants_resume(el) && !window.is_zero()).then(|| {
+        let max = sm::granted_max(el, window);
+        let id = new_stream_id();
+        rx = Some((
+            shared.resumptions.register(id.clone(), jid.clone()),
+            Duration::from_secs(max),
+        ));
+        (id, max)
+    });
+    let reply = sm::enabled(resume.as_ref().map(|(id, max)| (id.as_str(), *max)));
+    let enabled = SmEnabled {
+        sm: StreamManagement::new(resume.map(|(id, _)| id)),
+        resume: rx,
+    };
+    (reply, enabled)
+}
+
 /// Runs a bound session until it ends, then unregisters it, tells its contacts and finds another
 /// way for whatever it could not be shown to have delivered.
 pub(crate) async fn run(
@@ -55,7 +84,12 @@ pub(crate) async fn run(
     bound: Bound,
     shutdown: &CancellationToken,
 ) -> Result<(), ConnError> {
-    let Bound { jid, handle, rx } = bound;
+    let Bound {
+        jid,
+        handle,
+        rx,
+        inline,
+    } = bound;
     let control = handle.control.clone();
     let mut im = ImSession::new(jid.clone(), handle.id);
     let mut stream = Stream {
@@ -63,7 +97,28 @@ pub(crate) async fn run(
         inactive: None,
         resume: None,
     };
+    // XEP-0386 §2.2: the session starts in the state Bind 2 asked for.
+    let mut backlog = Ok(());
+    if let Some(inline) = inline {
+        let Inline {
+            sm,
+            inactive,
+            backlog: queued,
+        } = *inline;
+        if let Some(e) = sm {
+            stream.sm = Some(e.sm);
+            stream.resume = e.resume;
+        }
+        stream.inactive = inactive.then(Held::default);
+        if !queued.is_empty() {
+            backlog = Box::pin(write_stanzas(shared, conn, &mut stream.sm, queued)).await;
+        }
+    }
     let result = loop {
+        // A failed write of the backlog is a lost connection like any other.
+        if let Err(e) = std::mem::replace(&mut backlog, Ok(())) {
+            break Err(e);
+        }
         let takeover = match serve(shared, conn, &mut im, &rx, &control, shutdown, &mut stream)
             .await
         {
@@ -86,7 +141,7 @@ pub(crate) async fn run(
                 }
             }
         };
-        if let Err(e) = Box::pin(resumed(shared, conn, &mut stream, takeover)).await {
+        if let Err(e) = Box::pin(resumed(shared, conn, &jid, &mut stream, takeover)).await {
             break Err(e);
         }
     };
@@ -181,6 +236,7 @@ async fn resumption(resumes: Option<&flume::Receiver<Resumption>>) -> Option<Res
 async fn resumed(
     shared: &Shared,
     conn: &mut Conn,
+    jid: &FullJid,
     stream: &mut Stream,
     r: Resumption,
 ) -> Result<(), ConnError> {
@@ -199,7 +255,18 @@ async fn resumed(
             .await?;
         return Err(ConnError::SmProtocol(e));
     }
-    let mut out = sm::resumed(&previd, sm.inbound()).into_bytes();
+    let resumed = sm::resumed(&previd, sm.inbound());
+    // XEP-0198 with XEP-0388: an inline resumption is answered inside the SASL2 `<success/>`,
+    // followed by the stream's features (§2.6.1).
+    let mut out = match &r.sasl2 {
+        None => resumed.into_bytes(),
+        Some(s) => {
+            let mut out =
+                super::sasl2::success(s.additional.as_deref(), &jid.to_string(), &resumed);
+            out.push_str(&super::negotiate::bound_features(shared, true));
+            out.into_bytes()
+        }
+    };
     let mut resent = 0usize;
     for b in sm.resend(shared.domain.as_str()) {
         out.extend_from_slice(&b);
@@ -458,16 +525,9 @@ async fn stream_management(
 ) -> Result<(), ConnError> {
     match (el.name(), &mut stream.sm) {
         ("enable", None) => {
-            let window = shared.config.sessions.resumption_timeout;
-            let resume = (sm::wants_resume(&el) && !window.is_zero()).then(|| {
-                let max = sm::granted_max(&el, window);
-                let id = new_stream_id();
-                let rx = shared.resumptions.register(id.clone(), im.jid.clone());
-                stream.resume = Some((rx, Duration::from_secs(max)));
-                (id, max)
-            });
-            let reply = sm::enabled(resume.as_ref().map(|(id, max)| (id.as_str(), *max)));
-            stream.sm = Some(StreamManagement::new(resume.map(|(id, _)| id)));
+            let (reply, enabled) = enable_sm(shared, &im.jid, &el);
+            stream.sm = Some(enabled.sm);
+            stream.resume = enabled.resume;
             conn.write(reply.as_bytes()).await
         }
         // §3: enabling twice.
