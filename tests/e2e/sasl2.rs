@@ -6,7 +6,7 @@
 
 use tessera_tests::parsers::presence::{Presence, Show};
 use tessera_tests::raw::{closes_element, element_text};
-use tessera_tests::{RawConn, TestClient, TestServer};
+use tessera_tests::{RawConn, TestClient, TestServer, xmppjs};
 
 use crate::support::{befriend, chat, jid};
 
@@ -345,5 +345,27 @@ async fn failures_leave_the_stream_as_it_was_and_sasl2_works_without_bind() -> a
         .read_until("failure", |t| closes_element(t, "failure"))
         .await?;
     assert!(failure.contains("<invalid-mechanism"), "{failure}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn xmpp_js_logs_in_with_sasl2_and_bind2_and_resumes_inline_after_a_cut() -> anyhow::Result<()>
+{
+    let server = server().await?;
+    let Some(run) = xmppjs::run_script(&server, "sasl2_resume.mjs", &[]).await? else {
+        return Ok(());
+    };
+    let what = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "{what}");
+    for line in [
+        "login sasl2",
+        "bound tag/identifier",
+        "sm enabled-resumable",
+        "resumed sasl2 same-jid=true",
+        // Each message exactly once: m1 before the cut, m2 and m3 resent on resumption.
+        "bodies m1,m2,m3",
+    ] {
+        assert!(run.has_result(line), "{line}: {what}");
+    }
     Ok(())
 }

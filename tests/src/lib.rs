@@ -23,6 +23,7 @@ pub mod load;
 pub mod raw;
 pub mod server;
 pub mod slix;
+pub mod xmppjs;
 
 use std::time::Duration;
 
