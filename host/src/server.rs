@@ -214,7 +214,10 @@ impl Server {
         // Plugin data retention (DESIGN.md "Privacy engine"), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_gc(shutdown.clone()));
         // XEP-0115: caps queries that were not answered in time, stopped with the server.
-        tracker.spawn(crate::im::caps::run_timeouts(shared.clone(), shutdown.clone()));
+        tracker.spawn(crate::im::caps::run_timeouts(
+            shared.clone(),
+            shutdown.clone(),
+        ));
         // Plugin events and timers (`on-event`), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_events(shutdown.clone()));
         tracing::info!(

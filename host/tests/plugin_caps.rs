@@ -78,7 +78,9 @@ async fn query(client: &mut Client, ver: &str) -> anyhow::Result<String> {
     assert_eq!(iq.attr("type"), Some("get"));
     assert_eq!(iq.attr("from"), Some("localhost"));
     assert_eq!(iq.attr("to"), Some(client.jid.as_str()));
-    let q = iq.get_child("query", DISCO_INFO).context("a disco#info query")?;
+    let q = iq
+        .get_child("query", DISCO_INFO)
+        .context("a disco#info query")?;
     assert_eq!(q.attr("node"), Some(format!("{NODE}#{ver}").as_str()));
     iq.attr("id").map(str::to_owned).context("an id")
 }
@@ -248,13 +250,21 @@ async fn components_of_three_api_versions_load_together() -> anyhow::Result<()> 
     .await?;
     let capsy = tessera::plugins::inspect(&fixture("capsy")).await?;
     assert_eq!(capsy.api_version, "0.1.2");
-    assert!(capsy.unknown_imports.is_empty(), "{:?}", capsy.unknown_imports);
+    assert!(
+        capsy.unknown_imports.is_empty(),
+        "{:?}",
+        capsy.unknown_imports
+    );
     assert_eq!(
-        tessera::plugins::inspect(&fixture("narrow")).await?.api_version,
+        tessera::plugins::inspect(&fixture("narrow"))
+            .await?
+            .api_version,
         "0.1.1"
     );
     assert_eq!(
-        tessera::plugins::inspect(&fixture("echo")).await?.api_version,
+        tessera::plugins::inspect(&fixture("echo"))
+            .await?
+            .api_version,
         "0.1.0"
     );
     let mut alice = without_caps(&server, "alice").await?;
@@ -270,6 +280,9 @@ async fn caps_without_the_grant_is_refused() -> anyhow::Result<()> {
         anyhow::bail!("a plugin importing caps without the grant was loaded");
     };
     let msg = format!("{err:#}");
-    assert!(msg.contains("add \"caps\" to plugins.capsy.grants"), "{msg}");
+    assert!(
+        msg.contains("add \"caps\" to plugins.capsy.grants"),
+        "{msg}"
+    );
     Ok(())
 }

@@ -67,7 +67,10 @@ mod tests {
         assert!(!has_feature("juliet@localhost/a", "z"));
         // Bound but not available: nothing, as on the host.
         assert!(!has_feature("juliet@localhost/bound", "x+notify"));
-        assert_eq!(interested("juliet@localhost", "x+notify"), ["juliet@localhost/a"]);
+        assert_eq!(
+            interested("juliet@localhost", "x+notify"),
+            ["juliet@localhost/a"]
+        );
         // Not a local account's bare JID.
         assert!(interested("juliet@localhost/a", "y").is_empty());
         assert!(interested("romeo@example.org", "y").is_empty());
@@ -85,6 +88,9 @@ mod tests {
 
     #[test]
     fn notify_appends_the_suffix() {
-        assert_eq!(notify("urn:xmpp:microblog:0"), "urn:xmpp:microblog:0+notify");
+        assert_eq!(
+            notify("urn:xmpp:microblog:0"),
+            "urn:xmpp:microblog:0+notify"
+        );
     }
 }

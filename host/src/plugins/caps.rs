@@ -327,11 +327,7 @@ impl entity_caps::Host for HostState {
         Ok(shared.caps.has_feature(&jid, &feature))
     }
 
-    async fn interested(
-        &mut self,
-        user: String,
-        feature: String,
-    ) -> wasmtime::Result<Vec<String>> {
+    async fn interested(&mut self, user: String, feature: String) -> wasmtime::Result<Vec<String>> {
         let (Ok(()), Ok(shared), Ok(jid)) = (
             self.check(Capability::Caps),
             self.server(),

@@ -101,7 +101,9 @@ impl Caps {
 pub(crate) fn announced(presence: &Element) -> Option<(Key, &str)> {
     let c = presence.get_child("c", ns::CAPS)?;
     let algo = HashAlgo::parse(c.attr("hash")?)?;
-    let ver = c.attr("ver").filter(|v| !v.is_empty() && v.len() <= MAX_ATTR)?;
+    let ver = c
+        .attr("ver")
+        .filter(|v| !v.is_empty() && v.len() <= MAX_ATTR)?;
     let node = c.attr("node").filter(|n| n.len() <= MAX_ATTR)?;
     Some((
         Key {
@@ -121,7 +123,12 @@ fn emit_available(shared: &Shared, jid: &FullJid) {
 /// Records the caps of the session's broadcast available presence (the caller checked that it is
 /// one), sends a disco#info query for an unknown `ver`, and emits `session-available` for an
 /// `initial` presence unless it is held for the answer.
-pub(crate) fn presence(shared: &Shared, session: &mut ImSession, presence: &Element, initial: bool) {
+pub(crate) fn presence(
+    shared: &Shared,
+    session: &mut ImSession,
+    presence: &Element,
+    initial: bool,
+) {
     let announced = announced(presence);
     if announced.is_none() && !session.caps {
         // The hot path: no caps now, none before.
@@ -206,13 +213,15 @@ pub(crate) fn verify(query: &Element, key: &Key) -> Answer {
     if info.features.len() > MAX_FEATURES || bytes > MAX_FEATURE_BYTES {
         return Answer::Nothing;
     }
-    let verified = xmpp_parsers::caps::hash_caps(
-        &xmpp_parsers::caps::compute_disco(&info),
-        key.algo.algo(),
-    )
-    .is_ok_and(|hash| BASE64.encode(hash.hash) == *key.ver);
+    let verified =
+        xmpp_parsers::caps::hash_caps(&xmpp_parsers::caps::compute_disco(&info), key.algo.algo())
+            .is_ok_and(|hash| BASE64.encode(hash.hash) == *key.ver);
     // A BTreeSet: sorted and unique, as the lookups need.
-    let features: Features = info.features.into_iter().map(String::into_boxed_str).collect();
+    let features: Features = info
+        .features
+        .into_iter()
+        .map(String::into_boxed_str)
+        .collect();
     if verified {
         Answer::Verified(features)
     } else {

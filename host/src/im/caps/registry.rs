@@ -216,7 +216,11 @@ impl Registry {
                     asked: jid.clone(),
                     deadline: now + QUERY_TIMEOUT,
                     waiting: vec![jid.clone()],
-                    held: if initial { vec![jid.clone()] } else { Vec::new() },
+                    held: if initial {
+                        vec![jid.clone()]
+                    } else {
+                        Vec::new()
+                    },
                 },
             );
             self.in_flight.insert(key.clone(), id);
@@ -432,7 +436,11 @@ mod tests {
             algo: HashAlgo::Sha256,
             ver: "V".into(),
         };
-        assert!(r.presence(&c, Some((other, NODE)), false, now).query.is_some());
+        assert!(
+            r.presence(&c, Some((other, NODE)), false, now)
+                .query
+                .is_some()
+        );
         assert!(!r.has_feature(&c, "f"));
     }
 
@@ -446,7 +454,10 @@ mod tests {
             .query
             .expect("query");
         r.presence(&b, Some((key("V"), NODE)), false, now);
-        assert!(r.answered(&q.id, Answer::Unverified(features(&["f"]))).is_empty());
+        assert!(
+            r.answered(&q.id, Answer::Unverified(features(&["f"])))
+                .is_empty()
+        );
         assert!(r.has_feature(&a, "f"));
         assert!(!r.has_feature(&b, "f"));
         assert_eq!(r.cached(), 0);
@@ -489,7 +500,10 @@ mod tests {
             .expect("query");
         assert!(r.gone(&a));
         // The late answer releases nobody, fills nobody, and still caches a verified set.
-        assert!(r.answered(&q.id, Answer::Verified(features(&["f"]))).is_empty());
+        assert!(
+            r.answered(&q.id, Answer::Verified(features(&["f"])))
+                .is_empty()
+        );
         assert!(!r.has_feature(&a, "f"));
         assert_eq!(r.cached(), 1);
     }
@@ -511,7 +525,10 @@ mod tests {
         assert_eq!(next, None);
         // A late answer is not one any more.
         assert!(r.asked(&q.id, &a).is_none());
-        assert!(r.answered(&q.id, Answer::Verified(features(&["f"]))).is_empty());
+        assert!(
+            r.answered(&q.id, Answer::Verified(features(&["f"])))
+                .is_empty()
+        );
         assert!(!r.has_feature(&a, "f"));
         // The ver is asked again at the next presence.
         assert!(

@@ -137,14 +137,18 @@ fn ill_formed_answers_teach_nothing() {
 
 #[test]
 fn announced_caps_are_parsed() {
-    let p = el("<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' \
-        hash='sha-1' node='https://example.org' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence>");
+    let p = el(
+        "<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' \
+        hash='sha-1' node='https://example.org' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence>",
+    );
     assert_eq!(
         announced(&p),
         Some((sha1(SIMPLE_VER), "https://example.org"))
     );
-    let sha256 = el("<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' \
-        hash='sha-256' node='n' ver='x'/></presence>");
+    let sha256 = el(
+        "<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' \
+        hash='sha-256' node='n' ver='x'/></presence>",
+    );
     assert_eq!(
         announced(&sha256).map(|(k, _)| k.algo),
         Some(HashAlgo::Sha256)
