@@ -164,7 +164,7 @@ async fn verified_caps_reach_the_plugin_and_are_cached() -> anyhow::Result<()> {
             break;
         }
     }
-    let mut both = vec![alice_jid.clone(), phone.jid.clone()];
+    let mut both = [alice_jid.clone(), phone.jid.clone()];
     both.sort();
     assert_eq!(
         ask(&mut bob, &format!("interested alice@localhost {NOTIFY}")).await?,
