@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) resumptions: crate::stream::resume::Resumptions,
     /// Whose last login is recorded today.
     pub(crate) last_logins: crate::accounts::LastLogins,
+    /// XEP-0115 caps of the local sessions, and the cache of verified feature sets.
+    pub(crate) caps: crate::im::caps::Caps,
 }
 
 /// The addresses the server actually listens on (useful with port 0).
@@ -133,6 +135,7 @@ impl Server {
             plugins,
             resumptions: Default::default(),
             last_logins: Default::default(),
+            caps: Default::default(),
         });
         shared.plugins.attach(Arc::downgrade(&shared));
         Ok(Self {
@@ -210,6 +213,11 @@ impl Server {
         http.spawn(&shared, &shutdown, &tracker);
         // Plugin data retention (DESIGN.md "Privacy engine"), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_gc(shutdown.clone()));
+        // XEP-0115: caps queries that were not answered in time, stopped with the server.
+        tracker.spawn(crate::im::caps::run_timeouts(
+            shared.clone(),
+            shutdown.clone(),
+        ));
         // Plugin events and timers (`on-event`), stopped with the server.
         tracker.spawn(shared.plugins.clone().run_events(shutdown.clone()));
         tracing::info!(

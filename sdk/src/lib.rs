@@ -2,7 +2,7 @@
 //!
 //! A Tessera plugin is a WebAssembly component (target `wasm32-wasip2`) that the server loads,
 //! sandboxes and calls for the stanzas, events, ad-hoc commands and HTTP requests it subscribed
-//! to. This crate hides the raw WIT bindings (`wit/`, package `tessera:plugin@0.1.1`) behind a
+//! to. This crate hides the raw WIT bindings (`wit/`, package `tessera:plugin@0.1.2`) behind a
 //! trait, one macro and typed helpers, so an author writes:
 //!
 //! ```
@@ -47,14 +47,16 @@
 //!   [`commands`] (XEP-0050 ad-hoc commands).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
 //!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
-//!   [`http_outbound`]. A component imports only the interfaces whose functions it
-//!   calls, and the operator must grant each of them.
+//!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`http_outbound`]. A component imports
+//!   only the interfaces whose functions it calls, and the operator must grant each of them;
+//!   [`scope`] (0.1.1) needs no grant.
 //! - [`testing`] (native builds only): the fake host and a [`testing::Harness`].
 #![deny(missing_docs)]
 
 pub mod accounts;
 pub mod archive;
 pub mod blobs;
+pub mod caps;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -33,10 +33,12 @@ use crate::plugin::{CommandRequest, Context, Event, HttpRequest, HttpResponse, P
 use crate::stanza::Stanza;
 use crate::{Hook, StanzaError};
 
+mod caps;
 mod directory;
 mod scope;
 mod web;
 
+pub use caps::{clear_caps, set_caps};
 pub use directory::{
     add_account, add_roster_item, add_session, remove_session, set_admin, set_domain,
 };
@@ -161,9 +163,9 @@ pub fn set_blob_max(bytes: u64) {
 }
 
 /// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"blobs"`, `"ephemeral"`,
-/// `"accounts"`, `"roster"`, `"sessions"`, `"http-outbound"`) fail as when the operator did not
-/// grant it: [`HostError::NotGranted`], or for the calls that cannot fail, the host's answer
-/// then (`false` from `accounts::is_admin`, no sessions).
+/// `"accounts"`, `"roster"`, `"sessions"`, `"caps"`, `"http-outbound"`) fail as when the operator
+/// did not grant it: [`HostError::NotGranted`], or for the calls that cannot fail, the host's
+/// answer then (`false` from `accounts::is_admin` and `caps::has_feature`, no sessions).
 pub fn deny(capability: &str) {
     HOST.with(|h| h.borrow_mut().denied.insert(capability.to_owned()));
 }
@@ -201,6 +203,7 @@ struct FakeHost {
     blobs: Values,
     blob_max: Option<u64>,
     directory: directory::Directory,
+    caps: caps::Caps,
     scope: scope::Scope,
     web: web::Web,
 }
@@ -260,6 +263,7 @@ fn bare(jid: &str) -> &str {
 pub(crate) mod fake {
     use super::*;
 
+    pub(crate) use super::caps::fake::*;
     pub(crate) use super::directory::fake::*;
     pub(crate) use super::scope::fake::*;
     pub(crate) use super::web::fake::*;

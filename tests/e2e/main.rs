@@ -26,6 +26,8 @@
 //! - `private`, `external_services`, `blocking`: the XEP-0049, XEP-0215 and XEP-0191 plugins
 //!   (issue 6).
 //! - `plugins`: the plugin platform with the `echo-bot` example.
+//! - `caps`: XEP-0115 caps of client sessions, verified by the server and read by a plugin
+//!   through the 0.1.2 `caps` interface (the `capsy` test fixture).
 //! - `hardening`: per-IP connection limits, the stanza rate, slowloris and handshake deadlines,
 //!   a slow reader closed (issue 5).
 //! - `csi`: XEP-0352 client state indication: an inactive client is spared presence floods.
@@ -38,6 +40,7 @@
 mod abuse;
 mod auth;
 mod blocking;
+mod caps;
 mod carbons;
 mod csi;
 mod external_services;

@@ -27,6 +27,9 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::error::{AuthError, Error as XmppError, ProtocolError};
 use tokio_xmpp::jid::{BareJid, FullJid, Jid};
 use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::caps;
+use tokio_xmpp::parsers::disco::{DiscoInfoResult, Identity};
+use tokio_xmpp::parsers::hashes::Algo;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::sasl::DefinedCondition;
 use tokio_xmpp::parsers::starttls;
@@ -58,6 +61,69 @@ pub struct ClientOptions {
     pub resource: Option<String>,
     /// Dial this address (a [`crate::link::FlakyLink`] in front of the listener) instead.
     pub via: Option<SocketAddr>,
+    /// XEP-0115: the features this client supports. When set, [`TestClient::caps`] is the `<c/>`
+    /// to put in its presence (SHA-1 `ver` computed with xmpp-parsers over these features and
+    /// the identity client/pc, node [`CAPS_NODE`]), and the client answers a disco#info query
+    /// for `<node>#<ver>` by itself while it waits for stanzas ([`TestClient::recv_until`]),
+    /// as a real client does. `None` (the default): no caps, no automatic answer.
+    pub caps_features: Option<Vec<String>>,
+}
+
+/// The XEP-0115 `node` a [`TestClient`] with [`ClientOptions::caps_features`] announces.
+pub const CAPS_NODE: &str = "https://tessera.example/e2e-client";
+
+/// What a client with caps announces and answers (XEP-0115 §4, §6.2).
+#[derive(Debug, Clone)]
+struct OwnCaps {
+    /// The `<c/>` element.
+    element: Element,
+    /// `<node>#<ver>`.
+    node: String,
+    /// The disco#info answer.
+    info: DiscoInfoResult,
+}
+
+impl OwnCaps {
+    fn new(features: &[String]) -> anyhow::Result<Self> {
+        let info = DiscoInfoResult {
+            node: None,
+            identities: vec![Identity::new("client", "pc", "en", "tessera e2e")],
+            features: features.iter().cloned().collect(),
+            extensions: vec![],
+        };
+        let hash = caps::hash_caps(&caps::compute_disco(&info), Algo::Sha_1)
+            .map_err(|e| anyhow::anyhow!("caps hash: {e}"))?;
+        let node = format!("{CAPS_NODE}#{}", hash.to_base64());
+        let element = caps::Caps::new(CAPS_NODE, hash).into();
+        Ok(Self {
+            element,
+            node,
+            info,
+        })
+    }
+
+    /// The answer to `stanza` if it is a disco#info query for our caps node.
+    fn answer(&self, stanza: &Stanza) -> Option<Iq> {
+        let Stanza::Iq(Iq::Get {
+            from, id, payload, ..
+        }) = stanza
+        else {
+            return None;
+        };
+        if !payload.is("query", tokio_xmpp::parsers::ns::DISCO_INFO)
+            || payload.attr("node") != Some(self.node.as_str())
+        {
+            return None;
+        }
+        let mut info = self.info.clone();
+        info.node = Some(self.node.clone());
+        Some(Iq::Result {
+            from: None,
+            to: from.clone(),
+            id: id.clone(),
+            payload: Some(info.into()),
+        })
+    }
 }
 
 /// A `ServerConnector` that dials one address and trusts only the test CA.
@@ -235,6 +301,7 @@ pub struct TestClient {
     backlog: VecDeque<Stanza>,
     iq_counter: u64,
     resumptions: usize,
+    caps: Option<OwnCaps>,
 }
 
 impl TestClient {
@@ -308,12 +375,18 @@ impl TestClient {
         let jid = bound
             .try_into_full()
             .map_err(|_| anyhow::anyhow!("bound JID has no resource"))?;
+        let caps = opts
+            .caps_features
+            .as_deref()
+            .map(OwnCaps::new)
+            .transpose()?;
         Ok(Self {
             client,
             jid,
             backlog: VecDeque::new(),
             iq_counter: 0,
             resumptions: 0,
+            caps,
         })
     }
 
@@ -347,6 +420,12 @@ impl TestClient {
     /// The full JID the server bound.
     pub fn jid(&self) -> &FullJid {
         &self.jid
+    }
+
+    /// The XEP-0115 `<c/>` this client announces, if it was given
+    /// [`ClientOptions::caps_features`]; add it to its presence.
+    pub fn caps(&self) -> Option<Element> {
+        self.caps.as_ref().map(|c| c.element.clone())
     }
 
     /// Sends a stanza and waits until it is written.
@@ -413,6 +492,13 @@ impl TestClient {
         let wait = async {
             loop {
                 match self.client.next().await {
+                    // XEP-0115 §6.2: a client with caps answers the query for its caps node.
+                    Some(Event::Stanza(stanza))
+                        if let Some(answer) =
+                            self.caps.as_ref().and_then(|c| c.answer(&stanza)) =>
+                    {
+                        self.client.send_stanza(answer.into()).await?;
+                    }
                     Some(Event::Stanza(stanza)) if pred(&stanza) => return Ok(stanza),
                     Some(Event::Stanza(stanza)) => self.backlog.push_back(stanza),
                     // XEP-0198: tokio-xmpp reconnected and resumed; the session goes on.

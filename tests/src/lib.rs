@@ -28,7 +28,7 @@ pub mod xmppjs;
 use std::time::Duration;
 
 pub use ca::{DOMAIN, TestCa};
-pub use client::{ClientOptions, LoginError, TestClient, Transport, try_login};
+pub use client::{CAPS_NODE, ClientOptions, LoginError, TestClient, Transport, try_login};
 pub use link::FlakyLink;
 pub use raw::RawConn;
 pub use server::TestServer;

@@ -362,11 +362,13 @@ pub enum Capability {
     Blobs,
     /// `http-outbound`: outbound HTTP.
     HttpOutbound,
+    /// `caps` (plugin API 0.1.2): the XEP-0115 features the host verified for local sessions.
+    Caps,
 }
 
 impl Capability {
     /// Every capability, in WIT order.
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Self::Log,
         Self::Clock,
         Self::Router,
@@ -378,6 +380,7 @@ impl Capability {
         Self::Sessions,
         Self::Blobs,
         Self::HttpOutbound,
+        Self::Caps,
     ];
 
     /// The WIT interface name (`http-outbound`), which is also how the config spells the grant.
@@ -394,6 +397,7 @@ impl Capability {
             Self::Sessions => "sessions",
             Self::Blobs => "blobs",
             Self::HttpOutbound => "http-outbound",
+            Self::Caps => "caps",
         }
     }
 }

@@ -112,8 +112,12 @@ pub(crate) async fn handle(
     };
     if matches!(ty, IqType::Result | IqType::Error) {
         // §8.2.3 rules 4–5: responses are forwarded to a bound full JID and otherwise dropped:
-        // one addressed to us or an account answers a request we sent (a roster push), and a
-        // response is never answered.
+        // one addressed to us or an account answers a request we sent (a roster push, a caps
+        // query), and a response is never answered. XEP-0115: an answer to the server's own
+        // disco#info query about this session's caps is applied first.
+        if dest == Dest::Server {
+            super::caps::answer(shared, &session.jid, &iq);
+        }
         if let Dest::LocalFull(full) = &dest
             && shared.router.session(full).is_some()
             && let Some(iq) = incoming(shared, session, &full.to_bare(), iq).await

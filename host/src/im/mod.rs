@@ -17,10 +17,14 @@
 //! - `roster`: roster get/set/remove, versioning and pushes (RFC 6121 §2).
 //! - `undelivered`: what an ended session did not deliver (XEP-0198 unacknowledged stanzas, its
 //!   queue): other resources, offline storage or a bounce.
+//! - `caps`: XEP-0115 entity capabilities of the sessions (what each announced and the server
+//!   verified), for plugins (`caps` interface) and the held `session-available` event.
 //! - `iq`: IQ routing and the server's own IQs: `disco` (XEP-0030), `ping` (XEP-0199),
 //!   `time` (XEP-0202), `version` (XEP-0092), `commands` (XEP-0050) with `admin` (the server's
 //!   own admin commands).
 
+// server, plugins: the caps registry lives in `Shared`; plugins read it through `caps`.
+pub(crate) mod caps;
 // cmds: `admin` holds the server's admin commands, `commands` XEP-0050 discovery and execution
 // (shared with `crate::plugins::commands` for the node check).
 mod admin;
@@ -66,6 +70,10 @@ pub(crate) struct ImSession {
     pub(crate) available: bool,
     /// Entities the session sent directed presence to (RFC 6121 §4.6), told when it goes offline.
     pub(crate) directed: HashSet<Jid>,
+    /// The caps registry may hold something for this session (XEP-0115, `caps`): set by a
+    /// presence with caps, cleared when the session goes unavailable. Sessions that never
+    /// announce caps never take the registry's lock.
+    pub(crate) caps: bool,
 }
 
 impl ImSession {
@@ -75,6 +83,7 @@ impl ImSession {
             id,
             available: false,
             directed: HashSet::new(),
+            caps: false,
         }
     }
 }

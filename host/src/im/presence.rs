@@ -187,12 +187,9 @@ async fn broadcast_available(
         .router
         .set_presence(&session.jid, session.id, Some((prio, bytes.clone())));
     session.available = true;
-    // Plugin event (issue 3): queued, never awaited.
-    if initial {
-        shared
-            .plugins
-            .emit(&ServerEvent::SessionAvailable(session.jid.clone()));
-    }
+    // XEP-0115: the session's caps, and the plugin event (issue 3), queued and never awaited;
+    // `caps` holds it while the session's features are being asked for.
+    super::caps::presence(shared, session, &presence, initial);
     let (subscribers, mut sources) = contacts(shared, &user).await?;
     for contact in &subscribers {
         to_available(shared, contact, &bytes, &presence).await;
@@ -245,6 +242,8 @@ pub(crate) async fn unavailable(
     let was_available = session.available;
     shared.router.set_presence(&session.jid, session.id, None);
     session.available = false;
+    // XEP-0115: its caps are forgotten (and a held `session-available` goes out first).
+    super::caps::unavailable(shared, session);
     // Plugin event (issue 3): queued, never awaited.
     if was_available {
         shared

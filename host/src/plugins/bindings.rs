@@ -1,5 +1,6 @@
-//! The one `bindgen!` over the repository's `wit/` (world `tessera:plugin/plugin@0.1.1`;
-//! components built against the released 0.1.0 link to it too, see `load::API_VERSIONS`).
+//! The one `bindgen!` over the repository's `wit/` (world `tessera:plugin/plugin@0.1.2`;
+//! components built against the released 0.1.0 and 0.1.1 link to it too, see
+//! `load::API_VERSIONS`).
 //!
 //! Imports are `async | trappable`: every host function returns `wasmtime::Result<…>`, the outer
 //! result being a trap and, for WIT functions returning `result<T, error>`, the inner one the

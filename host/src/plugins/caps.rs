@@ -12,8 +12,8 @@
 use jid::BareJid;
 
 use super::bindings::tessera::plugin::{
-    accounts, archive, clock, ephemeral, http_outbound, http_types, kv, log, manifest, roster,
-    router, sessions, types,
+    accounts, archive, caps as entity_caps, clock, ephemeral, http_outbound, http_types, kv, log,
+    manifest, roster, router, sessions, types,
 };
 use super::data;
 use super::instance::HostState;
@@ -306,6 +306,40 @@ impl sessions::Host for HostState {
                 jid: s.jid.to_string(),
                 priority: s.priority,
             })
+            .collect())
+    }
+}
+
+/// `caps` (WIT 0.1.2): the XEP-0115 features the host verified for local sessions
+/// (`crate::im::caps`). Both functions answer "no" rather than fail: without the grant, for a
+/// JID that is not a local session or account, or before the server runs.
+impl entity_caps::Host for HostState {
+    async fn has_feature(&mut self, session: String, feature: String) -> wasmtime::Result<bool> {
+        let (Ok(()), Ok(shared)) = (self.check(Capability::Caps), self.server()) else {
+            return Ok(false);
+        };
+        let Some(jid) = crate::im::stanza::parse_jid(&session)
+            .and_then(|j| j.try_into_full().ok())
+            .filter(|j| j.domain().as_str() == self.plugin.domain)
+        else {
+            return Ok(false);
+        };
+        Ok(shared.caps.has_feature(&jid, &feature))
+    }
+
+    async fn interested(&mut self, user: String, feature: String) -> wasmtime::Result<Vec<String>> {
+        let (Ok(()), Ok(shared), Ok(jid)) = (
+            self.check(Capability::Caps),
+            self.server(),
+            self.local_user(&user),
+        ) else {
+            return Ok(Vec::new());
+        };
+        Ok(shared
+            .caps
+            .interested(&jid, &feature)
+            .into_iter()
+            .map(|j| j.to_string())
             .collect())
     }
 }

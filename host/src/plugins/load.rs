@@ -12,10 +12,15 @@ use super::{Manifest, PluginError, Runtime};
 use crate::config::{Capability, PluginConfig, PluginSource};
 
 /// The WIT package every plugin import must come from, and the versions the host serves: the
-/// current one (`wit/`) and the released ones it only adds to (`wit/0.1.0/`). wasmtime's linker
-/// resolves a `@0.1.0` import to its semver-compatible `@0.1.1` definition.
+/// current one (`wit/`) and the released ones it only adds to (`wit/0.1.0/`, `wit/0.1.1/`).
+/// wasmtime's linker resolves a `@0.1.0` or `@0.1.1` import to its semver-compatible `@0.1.2`
+/// definition.
 const PACKAGE: &str = "tessera:plugin/";
-const API_VERSIONS: [&str; 2] = ["0.1.0", "0.1.1"];
+const API_VERSIONS: [&str; 3] = ["0.1.0", "0.1.1", "0.1.2"];
+
+/// Interfaces that came after 0.1.0, with the first version that has them: an import of one
+/// under an older version names something that version never had, and is refused.
+const SINCE: [(&str, &str); 2] = [("scope", "0.1.1"), ("caps", "0.1.2")];
 
 /// Interfaces that need no grant: those that only define types, and `scope` (0.1.1), which
 /// narrows the plugin's own hooks and touches nothing else.
@@ -62,7 +67,7 @@ fn classify_import(name: &str) -> Import {
     let Some((interface, version)) = rest.split_once('@') else {
         return Import::Unknown(name.to_owned());
     };
-    if !API_VERSIONS.contains(&version) || (version == "0.1.0" && interface == "scope") {
+    if !API_VERSIONS.contains(&version) || too_old(interface, version) {
         return Import::Unknown(name.to_owned());
     }
     if FREE.contains(&interface) {
@@ -75,6 +80,14 @@ fn classify_import(name: &str) -> Import {
         Some(cap) => Import::Capability(cap),
         None => Import::Unknown(name.to_owned()),
     }
+}
+
+/// Whether `interface` did not exist yet in `version` (one of [`API_VERSIONS`], which sort as
+/// strings since they differ in the last digit only).
+fn too_old(interface: &str, version: &str) -> bool {
+    SINCE
+        .iter()
+        .any(|&(name, since)| name == interface && version < since)
 }
 
 /// The linker every plugin is instantiated with: WASI (empty context) and all capabilities
@@ -299,6 +312,21 @@ mod tests {
             classify_import("tessera:plugin/scope@0.1.0"),
             Import::Unknown(_)
         ));
+        // `caps` came with 0.1.2, and is a capability the operator grants.
+        assert_eq!(
+            classify_import("tessera:plugin/caps@0.1.2"),
+            Import::Capability(Capability::Caps)
+        );
+        for old in ["0.1.0", "0.1.1"] {
+            assert!(matches!(
+                classify_import(&format!("tessera:plugin/caps@{old}")),
+                Import::Unknown(_)
+            ));
+        }
+        assert_eq!(
+            classify_import("tessera:plugin/scope@0.1.2"),
+            Import::Free("scope".to_owned())
+        );
         assert!(matches!(
             classify_import("wasi:cli/environment@0.2.6"),
             Import::Wasi(_)

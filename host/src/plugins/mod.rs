@@ -1,5 +1,5 @@
-//! The plugin runtime: WebAssembly components (world `tessera:plugin/plugin@0.1.1`, which 0.1.0
-//! components also load under) run under wasmtime with grants, limits and fail modes (DESIGN.md
+//! The plugin runtime: WebAssembly components (world `tessera:plugin/plugin@0.1.2`, which 0.1.0
+//! and 0.1.1 components also load under) run under wasmtime with grants, limits and fail modes (DESIGN.md
 //! "Plugin model").
 //!
 //! At load each configured plugin is compiled (or taken from the on-disk cache), its imports are

@@ -34,6 +34,20 @@ impl Default for Directory {
 }
 
 impl Directory {
+    /// Whether the session (full JID) is bound and available (has a priority).
+    pub(super) fn is_available(&self, full_jid: &str) -> bool {
+        self.sessions
+            .get(super::bare(full_jid))
+            .is_some_and(|l| l.iter().any(|s| s.jid == full_jid && s.is_available()))
+    }
+
+    /// The full JIDs of the account's bound sessions.
+    pub(super) fn session_jids(&self, user: &str) -> Vec<String> {
+        self.sessions
+            .get(user)
+            .map_or_else(Vec::new, |l| l.iter().map(|s| s.jid.clone()).collect())
+    }
+
     /// `user` as the host's `local_user` reads it: a bare JID with a localpart on our domain.
     pub(super) fn local_user(&self, user: &str) -> Result<String, HostError> {
         let jid =
@@ -101,6 +115,7 @@ pub fn remove_session(full_jid: &str) {
         if let Some(list) = h.directory.sessions.get_mut(super::bare(full_jid)) {
             list.retain(|s| s.jid != full_jid);
         }
+        h.caps.forget(full_jid);
     });
 }
 

@@ -1,5 +1,5 @@
-//! `narrow`: a plugin built against WIT 0.1.1 that narrows its `incoming` message hook with
-//! `scope` (from `init`) to marked accounts and to messages with a direct
+//! `narrow`: a plugin built against WIT 0.1.1 (`wit/0.1.1`, as released) that narrows its
+//! `incoming` message hook with `scope` (from `init`) to marked accounts and to messages with a direct
 //! `<stanza-id xmlns='urn:xmpp:sid:0'/>` child. When the hook runs, it appends ` [seen]` to the
 //! body (a `replace`), so a test sees from the delivered message whether the host entered the
 //! plugin.
@@ -10,7 +10,7 @@
 //! - `unmark JID`: `scope.unmark` → `unmarked true|false`, or `error: <case>`.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/0.1.1",
     world: "plugin",
 });
 
