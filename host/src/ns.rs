@@ -20,6 +20,8 @@ pub(crate) const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 pub(crate) const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
 /// XEP-0388: extensible SASL profile.
 pub(crate) const SASL2: &str = "urn:xmpp:sasl:2";
+/// XEP-0484: fast authentication streamlining tokens.
+pub(crate) const FAST: &str = "urn:xmpp:fast:0";
 /// XEP-0386: Bind 2.
 pub(crate) const BIND2: &str = "urn:xmpp:bind:0";
 /// XEP-0198: stream management.

@@ -67,6 +67,7 @@ suite! {
         pending_in_is_idempotent,
         writes_for_a_missing_account_fail,
         concurrent_roster_writes_get_distinct_versions,
+        fast_tokens_rotate_expire_and_go_with_password_and_account,
     ],
     raw: [undecodable_rows_are_corrupt],
 }
@@ -508,4 +509,89 @@ async fn sqlite_file_is_private_durable_and_wal() {
         .expect("journal mode");
     assert_eq!(mode, "wal");
     raw.close().await;
+}
+
+/// XEP-0484 §6.1: two slots per installation, the newer first; promotion retires the older; expired
+/// tokens are neither returned nor kept; a password change and the account's removal delete them.
+async fn fast_tokens_rotate_expire_and_go_with_password_and_account(s: &Storage) {
+    s.create_account("alice", &creds(1), 100).await.unwrap();
+    let ids = |tokens: Vec<tessera::storage::FastToken>| {
+        tokens
+            .into_iter()
+            .map(|t| (t.newer, t.token))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        s.fast_tokens("alice", "phone", 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.put_fast_token("alice", "phone", "HT-SHA-256-NONE", "t1", 5000, 1000)
+        .await
+        .unwrap();
+    s.promote_fast_token("alice", "phone").await.unwrap();
+    s.put_fast_token("alice", "phone", "HT-SHA-256-NONE", "t2", 6000, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(s.fast_tokens("alice", "phone", 1000).await.unwrap()),
+        [(true, "t2".to_owned()), (false, "t1".to_owned())]
+    );
+    // A newer issue replaces one never used; another installation has its own.
+    s.put_fast_token("alice", "phone", "HT-SHA-256-NONE", "t3", 6000, 1000)
+        .await
+        .unwrap();
+    s.put_fast_token("alice", "laptop", "HT-SHA-256-EXPR", "l1", 6000, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(s.fast_tokens("alice", "phone", 1000).await.unwrap()),
+        [(true, "t3".to_owned()), (false, "t1".to_owned())]
+    );
+    s.promote_fast_token("alice", "phone").await.unwrap();
+    let phone = s.fast_tokens("alice", "phone", 1000).await.unwrap();
+    assert_eq!(ids(phone.clone()), [(false, "t3".to_owned())]);
+    assert_eq!(phone[0].mechanism, "HT-SHA-256-NONE");
+    assert_eq!(phone[0].expires_at, 6000);
+    // Expired: not returned, and deleted at the next issue.
+    assert!(
+        s.fast_tokens("alice", "phone", 6000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.put_fast_token("alice", "tablet", "HT-SHA-256-NONE", "x", 9000, 7000)
+        .await
+        .unwrap();
+    assert!(s.fast_tokens("alice", "phone", 0).await.unwrap().is_empty());
+    s.delete_fast_token("alice", "tablet", true).await.unwrap();
+    assert!(
+        s.fast_tokens("alice", "tablet", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A new password logs every token out.
+    s.put_fast_token("alice", "phone", "HT-SHA-256-NONE", "t4", 9000, 8000)
+        .await
+        .unwrap();
+    assert!(s.set_credentials("alice", &creds(2)).await.unwrap());
+    assert!(
+        s.fast_tokens("alice", "phone", 8000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // And they go with the account.
+    s.put_fast_token("alice", "phone", "HT-SHA-256-NONE", "t5", 9000, 8000)
+        .await
+        .unwrap();
+    assert!(s.delete_account("alice").await.unwrap());
+    assert!(
+        s.fast_tokens("alice", "phone", 8000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

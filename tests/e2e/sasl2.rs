@@ -71,7 +71,7 @@ async fn the_feature_names_mechanisms_bind2_and_what_it_can_enable() -> anyhow::
         );
     }
     assert!(
-        sasl2.contains("</bind><sm xmlns='urn:xmpp:sm:3'/></inline>"),
+        sasl2.contains("</bind><sm xmlns='urn:xmpp:sm:3'/>"),
         "inline resumption is offered: {sasl2}"
     );
     // The RFC 6120 profile stays for older clients.
@@ -364,8 +364,135 @@ async fn xmpp_js_logs_in_with_sasl2_and_bind2_and_resumes_inline_after_a_cut() -
         "resumed sasl2 same-jid=true",
         // Each message exactly once: m1 before the cut, m2 and m3 resent on resumption.
         "bodies m1,m2,m3",
+        // The password login got a FAST token (XEP-0484), and the reconnection used it.
+        "tokens 1",
+        "mechanisms SCRAM-SHA-1,HT-SHA-256-NONE",
     ] {
         assert!(run.has_result(line), "{line}: {what}");
     }
+    Ok(())
+}
+
+const REQUEST_TOKEN: &str = "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>";
+
+/// The token and expiry of the `<token/>` in `success`.
+fn token(success: &str) -> Option<(String, String)> {
+    let at = success.find("<token xmlns='urn:xmpp:fast:0'")?;
+    let el = &success[at..];
+    Some((attr(el, "token")?, attr(el, "expiry")?))
+}
+
+/// A fresh encrypted connection, as alice's FAST-capable client.
+async fn connect(server: &TestServer) -> anyhow::Result<RawConn> {
+    Ok(
+        RawConn::encrypted(server.c2s_addr(), server.ca.client_config())
+            .await?
+            .0,
+    )
+}
+
+#[tokio::test]
+async fn fast_tokens_log_in_in_one_round_trip_rotate_and_are_invalidated() -> anyhow::Result<()> {
+    let server = server().await?;
+    let (_, features) = RawConn::encrypted(server.c2s_addr(), server.ca.client_config()).await?;
+    assert!(
+        features.contains(
+            "<fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-EXPR</mechanism>\
+             <mechanism>HT-SHA-256-NONE</mechanism></fast>"
+        ),
+        "FAST in the SASL2 inline features, channel binding first: {features}"
+    );
+
+    // A password login asks for a token (XEP-0484 §5).
+    let (_first, success) = alice(
+        &server,
+        &format!("{AGENT}{REQUEST_TOKEN}{}", bind("fast", "")),
+    )
+    .await?;
+    let (t1, expiry) = token(&success).expect("a token");
+    assert!(t1.len() >= 32, "{t1}");
+    let expires = chrono::DateTime::parse_from_rfc3339(&expiry)?;
+    let days = (expires.to_utc() - chrono::Utc::now()).num_days();
+    assert!((13..=14).contains(&days), "the default lifetime: {expiry}");
+
+    // The token logs in, in one round trip, bound with Bind 2 like a password login.
+    let mut conn = connect(&server).await?;
+    let success = conn
+        .sasl2_fast("alice", &t1, "", &format!("{AGENT}{}", bind("fast", "")))
+        .await?;
+    assert!(
+        success.contains("<bound xmlns='urn:xmpp:bind:0'"),
+        "{success}"
+    );
+    assert!(
+        token(&success).is_none(),
+        "a fresh token is not rotated: {success}"
+    );
+
+    // Only for the installation it was issued to, and only the right token.
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast(
+            "alice",
+            &t1,
+            "",
+            "<user-agent id='0e5b0c43-6f0a-4b7c-9d3e-2f1a6c9b8e71'/>",
+        )
+        .await
+        .expect_err("another installation");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+    let err = conn
+        .sasl2_fast("alice", "not the token", "", AGENT)
+        .await
+        .expect_err("a wrong token");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+    let err = conn
+        .sasl2_fast("bob", &t1, "", AGENT)
+        .await
+        .expect_err("another account");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+
+    // Asking again gives a new token; until it is used the old one still works (§6.1)...
+    let mut conn = connect(&server).await?;
+    let success = conn
+        .sasl2_fast("alice", &t1, "", &format!("{AGENT}{REQUEST_TOKEN}"))
+        .await?;
+    let (t2, _) = token(&success).expect("a new token");
+    assert_ne!(t1, t2);
+    let mut conn = connect(&server).await?;
+    conn.sasl2_fast("alice", &t1, "", AGENT).await?;
+    // ...and once it is, the old one is gone.
+    let mut conn = connect(&server).await?;
+    conn.sasl2_fast("alice", &t2, "", AGENT).await?;
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast("alice", &t1, "", AGENT)
+        .await
+        .expect_err("retired by the newer token");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+
+    // Logging out with the token invalidates it (§6.2).
+    let mut conn = connect(&server).await?;
+    let success = conn
+        .sasl2_fast("alice", &t2, " invalidate='true'", AGENT)
+        .await?;
+    assert!(token(&success).is_none(), "{success}");
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast("alice", &t2, "", AGENT)
+        .await
+        .expect_err("invalidated");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn fast_can_be_turned_off() -> anyhow::Result<()> {
+    let server = TestServer::with_config("[sasl]\nfast_token_lifetime = \"0s\"\n").await?;
+    server.add_user("alice", PW).await?;
+    let (_, features) = RawConn::encrypted(server.c2s_addr(), server.ca.client_config()).await?;
+    assert!(!features.contains("urn:xmpp:fast:0"), "{features}");
+    let (_, success) = alice(&server, &format!("{AGENT}{REQUEST_TOKEN}")).await?;
+    assert!(token(&success).is_none(), "{success}");
     Ok(())
 }

@@ -5,7 +5,8 @@
 // sends m1; alice gets it. alice's TCP connection is then cut without closing the stream; bob
 // sends m2 and m3 to alice's full JID while she is away; xmpp.js reconnects and resumes inline
 // (SASL2 <authenticate/> carrying <resume/>), and alice must get m2 and m3, once each, on the same
-// full JID. Prints `RESULT: …` lines; exits 0 only if every check held.
+// full JID. The first login also gets an XEP-0484 FAST token, which the reconnection logs in with
+// (HT-SHA-256-NONE, one round trip, no password). Prints `RESULT: …` lines; exits 0 only if every check held.
 //
 // Usage: node sasl2_resume.mjs --host H --port P --timeout S (the test CA comes in through
 // NODE_EXTRA_CA_CERTS).
@@ -56,10 +57,20 @@ alice.on("stanza", (s) => {
 });
 
 let mechanism = null;
+const mechanisms = [];
 alice.on("send", (el) => {
-  if (el.is("authenticate", "urn:xmpp:sasl:2")) mechanism = "sasl2";
+  if (el.is("authenticate", "urn:xmpp:sasl:2")) {
+    mechanism = "sasl2";
+    mechanisms.push(el.attrs.mechanism);
+  }
   if (el.is("auth", "urn:ietf:params:xml:ns:xmpp-sasl")) mechanism = "sasl1";
 });
+let tokens = 0;
+const saveToken = alice.fast.saveToken.bind(alice.fast);
+alice.fast.saveToken = async (t) => {
+  tokens++;
+  return saveToken(t);
+};
 
 const online = until(alice, "online");
 await alice.start();
@@ -88,6 +99,9 @@ await until(alice, "stanza", (s) => s.is("message") && s.getChildText("body") ==
 await new Promise((r) => setTimeout(r, 300));
 result(`resumed ${mechanism} same-jid=${alice.jid.toString() === first}`);
 result(`bodies ${bodies.join(",")}`);
+// XEP-0484: the password login asked for a FAST token, and the reconnection used it.
+result(`tokens ${tokens}`);
+result(`mechanisms ${mechanisms.join(",")}`);
 
 await bob.stop();
 await alice.stop();

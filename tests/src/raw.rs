@@ -211,6 +211,56 @@ impl RawConn {
         Ok(reply)
     }
 
+    /// XEP-0484 FAST with HT-SHA-256-NONE: logs in with `token` in one round trip, sending
+    /// `<fast/>` (with `fast_attrs`, e.g. ` invalidate='true'`) and `extra`; checks the server's
+    /// proof and reads up to the features after `<success/>`. Returns what was read.
+    ///
+    /// # Errors
+    /// `<failure/>` (its text is in the message), a wrong server proof, or a timeout.
+    pub async fn sasl2_fast(
+        &mut self,
+        user: &str,
+        token: &str,
+        fast_attrs: &str,
+        extra: &str,
+    ) -> anyhow::Result<String> {
+        use hmac::Mac as _;
+        let mac = |label: &[u8]| -> anyhow::Result<Vec<u8>> {
+            let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes())?;
+            m.update(label);
+            Ok(m.finalize().into_bytes().to_vec())
+        };
+        let mut initial = format!("{user}\0").into_bytes();
+        initial.extend(mac(b"Initiator")?);
+        self.send(format!(
+            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'>\
+             <initial-response>{}</initial-response><fast xmlns='urn:xmpp:fast:0'{fast_attrs}/>{extra}\
+             </authenticate>",
+            B64.encode(initial)
+        ))
+        .await?;
+        let reply = self
+            .read_until("FAST outcome", |t| {
+                closes_element(t, "failure")
+                    || (closes_element(t, "success") && closes_element(t, "features"))
+            })
+            .await?;
+        if !closes_element(&reply, "success") {
+            bail!("SASL2 failure: {}", excerpt(&reply));
+        }
+        let proof = B64
+            .decode(
+                element_text(&reply, "additional-data")
+                    .unwrap_or_default()
+                    .trim(),
+            )
+            .context("FAST additional data is not base64")?;
+        if proof != mac(b"Responder")? {
+            bail!("the server's FAST proof is wrong");
+        }
+        Ok(reply)
+    }
+
     /// Writes raw bytes.
     ///
     /// # Errors

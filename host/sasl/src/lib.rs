@@ -14,6 +14,7 @@
 //!   (RFC 9266). The server exchange is a typestate, [`ScramServer`] → [`ClientFirst`] →
 //!   [`ServerFirst`]; [`ScramClient`] is the other end.
 //! - `plain`: PLAIN (RFC 4616), [`parse_plain`], checked against the SCRAM keys.
+//! - [`ht`]: the Hashed Token mechanisms (HT-SHA-256-NONE, -EXPR) of XEP-0484 FAST.
 //! - `error`: [`SaslError`], each variant mapped to its RFC 6120 §6.5 condition.
 //! - `hash`: the RFC 5802 §2.2 primitives behind all of it.
 //!
@@ -54,6 +55,7 @@
 pub mod creds;
 mod error;
 mod hash;
+pub mod ht;
 mod mechanism;
 mod plain;
 mod scram;

@@ -186,6 +186,9 @@ pub struct SaslConfig {
     pub max_failures_per_account: u32,
     /// The window over which failures are counted (default 5 minutes).
     pub failure_window: Duration,
+    /// How long an XEP-0484 FAST token stays valid (default 14 days); zero (`"0s"`) does not
+    /// offer FAST.
+    pub fast_token_lifetime: Duration,
 }
 
 /// Storage backend. `Debug` hides the PostgreSQL URL's credentials and query.

@@ -98,6 +98,7 @@ pub(crate) struct RawSasl {
     pub(crate) max_failures_per_ip: u32,
     pub(crate) max_failures_per_account: u32,
     pub(crate) failure_window: String,
+    pub(crate) fast_token_lifetime: String,
 }
 
 impl Default for RawSasl {
@@ -108,6 +109,7 @@ impl Default for RawSasl {
             max_failures_per_ip: default_max_failures(),
             max_failures_per_account: default_max_failures(),
             failure_window: default_failure_window(),
+            fast_token_lifetime: default_fast_token_lifetime(),
         }
     }
 }
@@ -135,6 +137,11 @@ pub(crate) fn default_max_failures() -> u32 {
 
 pub(crate) fn default_failure_window() -> String {
     "5m".to_owned()
+}
+
+/// Two weeks: a phone left off over a holiday still logs in with its token.
+pub(crate) fn default_fast_token_lifetime() -> String {
+    "14d".to_owned()
 }
 
 /// `[storage]`

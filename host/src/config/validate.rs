@@ -82,6 +82,10 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
             1,
         )?,
         failure_window: duration("sasl.failure_window", &raw.sasl.failure_window)?,
+        fast_token_lifetime: off_or_duration(
+            "sasl.fast_token_lifetime",
+            &raw.sasl.fast_token_lifetime,
+        )?,
     };
 
     let storage = storage(

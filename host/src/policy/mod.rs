@@ -130,12 +130,27 @@ fn host_facts(config: &Config) -> HostFacts {
         tls_required: config.tls.require_encryption,
         ip_logging: ips.to_owned(),
         ip_logging_text: ips_text.to_owned(),
-        account_data: "An account, its contact list, when it was created and the day (not \
-                       the time) of its last login are kept until the account is deleted; \
-                       deleting it also deletes everything plugins stored for it."
-            .to_owned(),
+        account_data: account_data(config),
         logs: "Message bodies, stanza XML, passwords, keys and tokens are never logged.".to_owned(),
     }
+}
+
+fn account_data(config: &Config) -> String {
+    let mut text = "An account, its contact list, when it was created and the day (not the time) \
+                    of its last login are kept until the account is deleted; deleting it also \
+                    deletes everything plugins stored for it."
+        .to_owned();
+    let lifetime = config.sasl.fast_token_lifetime;
+    if !lifetime.is_zero() {
+        text.push_str(&format!(
+            " A client that asks for a login token (XEP-0484 FAST) gets a random one, kept with \
+             a hash of the client's installation id for {} at most: it is deleted when it \
+             expires, when the client replaces or revokes it, when the password changes and \
+             with the account.",
+            humantime::format_duration(lifetime)
+        ));
+    }
+    text
 }
 
 /// Who set a limit: the operator's value wins over the plugin's default.

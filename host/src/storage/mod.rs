@@ -30,7 +30,7 @@ mod sql;
 mod sqlite;
 
 pub use blobs::MAX_BLOB_NAME;
-pub use model::{AccountInfo, RosterItem, Subscription};
+pub use model::{AccountInfo, FastToken, RosterItem, Subscription};
 pub use plugin_data::{
     ArchiveEntry, ArchiveQuery, InvalidOwner, MAX_ARCHIVE_MS, MAX_IDS, Millis, NewEntry, Owner,
     Page,
@@ -319,6 +319,50 @@ impl Storage {
     /// One statement; see [`Storage`].
     pub async fn record_login(&self, username: &str, at: i64) -> Result<(), StorageError> {
         dispatch!(self.record_login(username, at))
+    }
+
+    /// The unexpired XEP-0484 FAST tokens of one client installation (`agent`), the newer
+    /// (issued, not used yet) first.
+    pub async fn fast_tokens(
+        &self,
+        username: &str,
+        agent: &str,
+        now: i64,
+    ) -> Result<Vec<FastToken>, StorageError> {
+        dispatch!(self.fast_tokens(username, agent, now))
+    }
+
+    /// Stores a newly issued FAST token in the installation's `new` slot, replacing one issued
+    /// and never used, and deletes every expired token on the server.
+    pub async fn put_fast_token(
+        &self,
+        username: &str,
+        agent: &str,
+        mechanism: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        dispatch!(self.put_fast_token(username, agent, mechanism, token, expires_at, now))
+    }
+
+    /// The installation used its `new` token: it becomes the one in use, the older one goes.
+    pub async fn promote_fast_token(
+        &self,
+        username: &str,
+        agent: &str,
+    ) -> Result<(), StorageError> {
+        dispatch!(self.promote_fast_token(username, agent))
+    }
+
+    /// Deletes one of the installation's tokens (`newer`: the `new` slot).
+    pub async fn delete_fast_token(
+        &self,
+        username: &str,
+        agent: &str,
+        newer: bool,
+    ) -> Result<(), StorageError> {
+        dispatch!(self.delete_fast_token(username, agent, newer))
     }
 
     /// The roster, ordered by contact, and its version (RFC 6121 §2.6), read from one snapshot so

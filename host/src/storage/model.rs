@@ -13,6 +13,29 @@ pub struct AccountInfo {
     pub last_login_at: Option<i64>,
 }
 
+/// An XEP-0484 FAST token of one client installation. `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FastToken {
+    /// Issued and not used yet (the `new` slot), rather than the one in use.
+    pub newer: bool,
+    /// The mechanism it was issued for (it is valid for no other).
+    pub mechanism: String,
+    /// The secret itself.
+    pub token: String,
+    /// Unix seconds after which it is no longer valid.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for FastToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastToken")
+            .field("newer", &self.newer)
+            .field("mechanism", &self.mechanism)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// RFC 6121 §2.1.2.5: the subscription attribute of a roster item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Subscription {

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres as Pg, Transaction};
 use tessera_sasl::Credentials;
 
-use super::model::{AccountInfo, RosterItem};
+use super::model::{AccountInfo, FastToken, RosterItem};
 use super::{StorageError, sql};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

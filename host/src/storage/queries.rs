@@ -57,6 +57,12 @@ macro_rules! shared_queries {
                 username: &str,
                 creds: &Credentials,
             ) -> Result<bool, StorageError> {
+                let mut tx = self.pool.begin().await?;
+                // A new password logs every FAST token out with the old one.
+                sqlx::query(sql::DELETE_USER_FAST_TOKENS)
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
                 let done = sqlx::query(sql::UPDATE_CREDENTIALS)
                     .bind(username)
                     .bind(&creds.sha1.salt)
@@ -67,9 +73,91 @@ macro_rules! shared_queries {
                     .bind(sql::stored_iterations(&creds.sha256))
                     .bind(&creds.sha256.stored_key)
                     .bind(&creds.sha256.server_key)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            pub(super) async fn fast_tokens(
+                &self,
+                username: &str,
+                agent: &str,
+                now: i64,
+            ) -> Result<Vec<FastToken>, StorageError> {
+                let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(sql::SELECT_FAST_TOKENS)
+                    .bind(username)
+                    .bind(agent)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(slot, mechanism, token, expires_at)| FastToken {
+                        newer: slot == 1,
+                        mechanism,
+                        token,
+                        expires_at,
+                    })
+                    .collect())
+            }
+
+            pub(super) async fn put_fast_token(
+                &self,
+                username: &str,
+                agent: &str,
+                mechanism: &str,
+                token: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> Result<(), StorageError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::DELETE_EXPIRED_FAST_TOKENS)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::PUT_FAST_TOKEN)
+                    .bind(username)
+                    .bind(agent)
+                    .bind(mechanism)
+                    .bind(token)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn promote_fast_token(
+                &self,
+                username: &str,
+                agent: &str,
+            ) -> Result<(), StorageError> {
+                let mut tx = self.pool.begin().await?;
+                for statement in sql::PROMOTE_FAST_TOKEN {
+                    sqlx::query(statement)
+                        .bind(username)
+                        .bind(agent)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(super) async fn delete_fast_token(
+                &self,
+                username: &str,
+                agent: &str,
+                newer: bool,
+            ) -> Result<(), StorageError> {
+                sqlx::query(sql::DELETE_FAST_TOKEN)
+                    .bind(username)
+                    .bind(agent)
+                    .bind(i64::from(newer))
                     .execute(&self.pool)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                Ok(())
             }
 
             /// Whether the account was there, and the files of the blobs it owned.

@@ -41,13 +41,39 @@ pub(super) const RECORD_LOGIN: &str = "UPDATE accounts SET last_login_at = $2 WH
 /// Deleting an account: what it owns first, the account row last, in one transaction. The foreign
 /// keys cascade too; the explicit deletes also clear rows orphaned by a hand edit made without
 /// foreign keys, so a re-created account never inherits a former owner's roster.
-pub(super) const DELETE_ACCOUNT: [&str; 5] = [
+pub(super) const DELETE_ACCOUNT: [&str; 6] = [
+    "DELETE FROM fast_tokens WHERE username = $1",
     "DELETE FROM pending_in WHERE username = $1",
     "DELETE FROM roster_groups WHERE username = $1",
     "DELETE FROM roster_items WHERE username = $1",
     "DELETE FROM roster_versions WHERE username = $1",
     "DELETE FROM accounts WHERE username = $1",
 ];
+
+// ---- XEP-0484 FAST tokens ----
+
+pub(super) const SELECT_FAST_TOKENS: &str = "SELECT slot, mechanism, token, expires_at \
+     FROM fast_tokens WHERE username = $1 AND agent = $2 AND expires_at > $3 ORDER BY slot DESC";
+
+/// A new token always goes to the `new` slot, replacing one issued and never used (§6.1).
+pub(super) const PUT_FAST_TOKEN: &str = "INSERT INTO fast_tokens \
+     (username, agent, slot, mechanism, token, expires_at) VALUES ($1, $2, 1, $3, $4, $5) \
+     ON CONFLICT (username, agent, slot) DO UPDATE SET mechanism = excluded.mechanism, \
+     token = excluded.token, expires_at = excluded.expires_at";
+
+/// Promoting the `new` token: the one in use goes, the new one takes its slot (§6.1).
+pub(super) const PROMOTE_FAST_TOKEN: [&str; 2] = [
+    "DELETE FROM fast_tokens WHERE username = $1 AND agent = $2 AND slot = 0",
+    "UPDATE fast_tokens SET slot = 0 WHERE username = $1 AND agent = $2 AND slot = 1",
+];
+
+pub(super) const DELETE_FAST_TOKEN: &str =
+    "DELETE FROM fast_tokens WHERE username = $1 AND agent = $2 AND slot = $3";
+
+pub(super) const DELETE_USER_FAST_TOKENS: &str = "DELETE FROM fast_tokens WHERE username = $1";
+
+pub(super) const DELETE_EXPIRED_FAST_TOKENS: &str =
+    "DELETE FROM fast_tokens WHERE expires_at <= $1";
 
 // ---- roster (RFC 6121 §2) ----
 

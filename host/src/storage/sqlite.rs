@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite as SqliteDb, Transaction};
 use tessera_sasl::Credentials;
 
-use super::model::{AccountInfo, RosterItem};
+use super::model::{AccountInfo, FastToken, RosterItem};
 use super::{StorageError, sql};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -14,6 +14,8 @@
 //! - `error`: why a connection ends, as RFC 6120 §4.9.3 stream error conditions.
 //! - `negotiate`: stream headers, features, STARTTLS and resource binding.
 //! - `sasl`: the SASL exchange on top of `tessera-sasl`, with failure throttling (`throttle`).
+//! - `sasl2`: XEP-0388 SASL2 with XEP-0386 Bind 2 and the inline requests riding on it.
+//! - `fast`: XEP-0484 FAST tokens for one-round-trip logins over SASL2.
 //! - `session`: the bound session loop: inbound stanzas, queued outbound stanzas, idle pings,
 //!   hibernation and resumption.
 //! - `csi`: XEP-0352 client state indication, sans-IO: what an inactive client is spared.
@@ -26,6 +28,7 @@ mod c2s;
 mod conn;
 mod csi;
 mod error;
+mod fast;
 pub(crate) mod ip_limit;
 mod negotiate;
 pub(crate) mod resume;

@@ -175,17 +175,24 @@ pub(crate) async fn run(
                     )
                     .await?;
                     match outcome {
-                        SaslOutcome::Success { user, additional } => {
+                        SaslOutcome::Success {
+                            user,
+                            additional,
+                            fast,
+                        } => {
                             let after = features(
                                 shared,
                                 &Stage::Authenticated(user.clone()),
                                 conn.io.is_tls(),
                                 exporter.is_some(),
                             );
-                            match sasl2::complete(
-                                shared, conn, &user, additional, request, conn_id, &after,
-                            )
-                            .await?
+                            let auth = sasl2::Authenticated {
+                                user: user.clone(),
+                                additional,
+                                fast,
+                            };
+                            match sasl2::complete(shared, conn, auth, request, conn_id, &after)
+                                .await?
                             {
                                 sasl2::Completed::Resumed => return Ok(Negotiated::Resumed),
                                 sasl2::Completed::Bound(b) => return Ok(Negotiated::Bound(b)),

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use minidom::Element;
+use tessera_sasl::ht::HtMechanism;
 use tessera_sasl::{ChannelBinding, Credentials, HashAlg, Mechanism, SaslError, ScramServer};
 
 use super::conn::Conn;
@@ -25,6 +26,8 @@ pub(crate) enum SaslOutcome {
         user: String,
         /// The mechanism's last data for the client (SCRAM's server-final message), if any.
         additional: Option<Vec<u8>>,
+        /// For an XEP-0484 FAST token login, how the token was used.
+        fast: Option<super::fast::Used>,
     },
     /// A `<failure/>` was sent; the client may retry.
     Failure,
@@ -107,7 +110,7 @@ pub(crate) fn write_mechanisms(shared: &Shared, f: &mut String, tls: bool, expor
         let _ = write!(f, "<mechanism>{}</mechanism>", m.name());
     }
     f.push_str("</mechanisms>");
-    super::sasl2::write_feature(shared, f, offered(shared, tls, exporter));
+    super::sasl2::write_feature(shared, f, offered(shared, tls, exporter), tls, exporter);
     if exporter && offers_plus(shared) {
         f.push_str("<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>");
     }
@@ -188,7 +191,7 @@ async fn challenge(conn: &mut Conn, profile: Profile, data: &[u8]) -> Result<(),
 }
 
 /// Normalises a SASL authcid into a localpart (nodeprep, RFC 7622 §3.3).
-fn localpart(name: &str) -> Option<String> {
+pub(super) fn localpart(name: &str) -> Option<String> {
     jid::NodePart::new(name).ok().map(|n| n.to_string())
 }
 
@@ -210,11 +213,26 @@ pub(crate) async fn exchange(
         .filter(|m| offered(shared, tls, exporter.is_some()).any(|o| o == *m));
     // XEP-0388 §2.3: an `upgrade` we did not offer (we offer none) fails the attempt.
     let upgrade = profile == Profile::Sasl2 && auth.attr("upgrade").is_some();
+    // XEP-0484: token mechanisms exist only in SASL2.
+    let ht = (profile == Profile::Sasl2)
+        .then(|| auth.attr("mechanism").and_then(HtMechanism::from_name))
+        .flatten()
+        .filter(|m| super::fast::offered(shared, tls, exporter.is_some()).any(|o| o == *m));
     let mut account = None;
+    let mut fast = None;
     let result = match mech {
-        None => Err(SaslError::InvalidMechanism),
-        Some(_) if upgrade => Err(SaslError::InvalidMechanism),
-        Some(_) if shared.throttle.ip_blocked(peer.ip()) => Err(SaslError::TemporaryAuthFailure),
+        None if ht.is_none() => Err(SaslError::InvalidMechanism),
+        _ if upgrade => Err(SaslError::InvalidMechanism),
+        _ if shared.throttle.ip_blocked(peer.ip()) => Err(SaslError::TemporaryAuthFailure),
+        None => {
+            let ht = ht.ok_or_else(|| ConnError::Internal("no FAST mechanism".into()))?;
+            super::fast::authenticate(shared, auth, ht, exporter.as_deref(), &mut account)
+                .await?
+                .map(|(user, proof, used)| {
+                    fast = Some(used);
+                    (user, proof)
+                })
+        }
         Some(Mechanism::Plain) => plain(shared, conn, profile, auth, &mut account).await?,
         Some(m) => {
             scram(
@@ -251,7 +269,11 @@ pub(crate) async fn exchange(
                 conn.write(format!("<success xmlns='{}'>{data}</success>", ns::SASL).as_bytes())
                     .await?;
             }
-            Ok(SaslOutcome::Success { user, additional })
+            Ok(SaslOutcome::Success {
+                user,
+                additional,
+                fast,
+            })
         }
         Err(e) => {
             // A throttled attempt is not counted again; everything else is.

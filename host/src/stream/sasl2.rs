@@ -24,7 +24,10 @@
 //!
 //! Not done: XEP-0313 `<metadata/>` in `<bound/>` (archives are a plugin's; the client asks the
 //! archive), and clearing offline messages at bind (§2.2 assumes every account archives; here
-//! archiving is opt-in, so the offline queue is delivered as usual). XEP-0484 FAST is not offered.
+//! archiving is opt-in, so the offline queue is delivered as usual).
+//!
+//! XEP-0484 FAST rides on it too (`super::fast`): the `<fast/>` inline feature, token logins, and
+//! the `<token/>` a `<success/>` carries when the client asked for one or its token is due.
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -64,6 +67,8 @@ pub(crate) fn write_feature<'a>(
     shared: &Shared,
     f: &mut String,
     offered: impl Iterator<Item = tessera_sasl::Mechanism> + 'a,
+    tls: bool,
+    exporter: bool,
 ) {
     let _ = write!(f, "<authentication xmlns='{}'>", ns::SASL2);
     for m in offered {
@@ -82,6 +87,7 @@ pub(crate) fn write_feature<'a>(
     if !shared.config.sessions.resumption_timeout.is_zero() {
         let _ = write!(f, "<sm xmlns='{}'/>", ns::SM);
     }
+    super::fast::write_feature(shared, f, tls, exporter);
     f.push_str("</inline></authentication>");
 }
 
@@ -94,6 +100,16 @@ pub(crate) struct Request {
     resume: Option<Option<(String, u32)>>,
     /// A Bind 2 `<bind/>`.
     bind: Option<BindRequest>,
+    /// An XEP-0484 `<request-token/>`, for this mechanism (unknown ones are ignored).
+    request_token: Option<tessera_sasl::ht::HtMechanism>,
+}
+
+/// The `<user-agent id>` of an `<authenticate/>`, if it has a usable one.
+pub(crate) fn agent_id(authenticate: &Element) -> Option<&str> {
+    authenticate
+        .get_child("user-agent", ns::SASL2)?
+        .attr("id")
+        .filter(|id| !id.is_empty() && id.len() <= MAX_AGENT_ID)
 }
 
 /// A Bind 2 request (XEP-0386 §2.2).
@@ -109,13 +125,15 @@ impl Request {
     /// Reads the extension children of an `<authenticate/>`; unknown ones are ignored (XEP-0388
     /// §2.3: they are requests for features we do not offer).
     pub(crate) fn parse(authenticate: &Element) -> Self {
-        let mut req = Self::default();
+        let mut req = Self {
+            agent_id: agent_id(authenticate).map(str::to_owned),
+            ..Self::default()
+        };
         for child in authenticate.children() {
-            if child.is("user-agent", ns::SASL2) {
-                req.agent_id = child
-                    .attr("id")
-                    .filter(|id| !id.is_empty() && id.len() <= MAX_AGENT_ID)
-                    .map(str::to_owned);
+            if child.is("request-token", ns::FAST) {
+                req.request_token = child
+                    .attr("mechanism")
+                    .and_then(tessera_sasl::ht::HtMechanism::from_name);
             } else if child.is("resume", ns::SM) {
                 req.resume = Some(
                     child
@@ -159,6 +177,18 @@ pub(crate) enum Completed {
 pub(crate) struct ResumeSuccess {
     /// The mechanism's additional data (SCRAM's server-final message).
     pub(crate) additional: Option<Vec<u8>>,
+    /// Serialised elements that go after `<resumed/>` (an XEP-0484 `<token/>`).
+    pub(crate) extra: String,
+}
+
+/// How the mechanism went, from `super::sasl::exchange`.
+pub(crate) struct Authenticated {
+    /// The account's localpart.
+    pub(crate) user: String,
+    /// The mechanism's additional data.
+    pub(crate) additional: Option<Vec<u8>>,
+    /// For a FAST token login, how the token was used.
+    pub(crate) fast: Option<super::fast::Used>,
 }
 
 /// A `<success/>` (XEP-0388 §2.6.1) naming `authz`, with `inner` (already serialised results of
@@ -224,17 +254,33 @@ fn resource(shared: &Shared, user: &str, tag: Option<&str>, agent: Option<&str>)
 }
 
 /// Answers an `<authenticate/>` whose mechanism succeeded for `user`, per the module docs.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn complete(
     shared: &Shared,
     conn: &mut Conn,
-    user: &str,
-    additional: Option<Vec<u8>>,
+    auth: Authenticated,
     req: Request,
     conn_id: u64,
     features_after_auth: &str,
 ) -> Result<Completed, ConnError> {
+    let Authenticated {
+        user,
+        additional,
+        fast,
+    } = auth;
+    let user = user.as_str();
     let mut inner = String::new();
+    // XEP-0484 §5, §6: decided and stored before anything else, so a resumption carries it too.
+    let token = super::fast::token_for(
+        shared,
+        user,
+        req.agent_id.as_deref(),
+        req.request_token,
+        fast,
+        conn.io.is_tls(),
+        conn.io.tls_exporter().is_some(),
+    )
+    .await
+    .unwrap_or_default();
     // XEP-0386 §2.2 note: resumption first; when it works, the bind request is ignored.
     match req.resume {
         Some(Some((previd, h))) => {
@@ -243,6 +289,7 @@ pub(crate) async fn complete(
                 h,
                 sasl2: Some(ResumeSuccess {
                     additional: additional.clone(),
+                    extra: token.clone(),
                 }),
             };
             match shared.resumptions.resume(&previd, user, resumption) {
@@ -262,6 +309,7 @@ pub(crate) async fn complete(
     }
     let bare = format!("{user}@{}", shared.domain);
     let Some(bind) = req.bind else {
+        inner.push_str(&token);
         let mut out = success(additional.as_deref(), &bare, &inner);
         out.push_str(features_after_auth);
         conn.write(out.as_bytes()).await?;
@@ -308,7 +356,7 @@ pub(crate) async fn complete(
             inline.inactive = false;
         }
     }
-    let _ = write!(inner, "<bound xmlns='{}'>{bound}</bound>", ns::BIND2);
+    let _ = write!(inner, "<bound xmlns='{}'>{bound}</bound>{token}", ns::BIND2);
     let mut out = success(additional.as_deref(), &jid.to_string(), &inner);
     out.push_str(&negotiate::bound_features(shared, inline.sm.is_some()));
     if let Err(e) = conn.write(out.as_bytes()).await {

@@ -261,8 +261,8 @@ async fn resumed(
     let mut out = match &r.sasl2 {
         None => resumed.into_bytes(),
         Some(s) => {
-            let mut out =
-                super::sasl2::success(s.additional.as_deref(), &jid.to_string(), &resumed);
+            let inner = format!("{resumed}{}", s.extra);
+            let mut out = super::sasl2::success(s.additional.as_deref(), &jid.to_string(), &inner);
             out.push_str(&super::negotiate::bound_features(shared, true));
             out.into_bytes()
         }
