@@ -462,9 +462,10 @@ async fn max_items_retract_and_delete() -> anyhow::Result<()> {
     bob.close().await
 }
 
-fn storage_conferences(
-    storage: &Element,
-) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+/// An XEP-0048 conference: jid, name, autojoin, nick.
+type Legacy = (String, Option<String>, Option<String>, Option<String>);
+
+fn storage_conferences(storage: &Element) -> Vec<Legacy> {
     storage
         .children()
         .filter(|c| c.is("conference", "storage:bookmarks"))

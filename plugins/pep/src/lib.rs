@@ -32,7 +32,7 @@
 //! - this file: the manifest, addressing and the dispatch of the hooks and events;
 //! - `pubsub`, `owner`: the two namespaces' requests;
 //! - `node`: storage and node configuration; `access`: who may read, who is notified;
-//! - `notify`: event messages, `+notify` ([`notify::wants`]) and the last items at login;
+//! - `notify`: event messages, `+notify` (`notify::wants`) and the last items at login;
 //! - `bookmarks`: XEP-0402 ↔ XEP-0048; `config`, `error`, `ns`, `xml`: the rest.
 
 mod access;
