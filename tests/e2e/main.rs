@@ -36,6 +36,9 @@
 //! - `support`: stanza builders and predicates shared by the suites.
 //! - `vcard`: the XEP-0054 plugin: one's own vCard, another user's, the forbidden set, the size
 //!   cap, removal with the account.
+//! - `pep`: the XEP-0163 plugin: notifications, access models, publish-options, OMEMO-style
+//!   nodes, max_items, retraction, deletion, the last item at login, XEP-0402/XEP-0048
+//!   bookmarks both ways, disco, removal with the account.
 
 mod abuse;
 mod auth;
@@ -50,6 +53,7 @@ mod load;
 mod loadgen;
 mod mam;
 mod offline;
+mod pep;
 mod plugins;
 mod private;
 mod roster;
@@ -81,6 +85,9 @@ macro_rules! has_e2e_suite {
     };
     (plugin_offline, $path:ident) => {
         has_e2e_suite!(@suite offline);
+    };
+    (plugin_pep, $path:ident) => {
+        has_e2e_suite!(@suite pep);
     };
     (plugin_private, $path:ident) => {
         has_e2e_suite!(@suite private);

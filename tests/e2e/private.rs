@@ -173,22 +173,32 @@ async fn removing_the_account_deletes_what_it_stored() -> anyhow::Result<()> {
     store(&mut bob, BOOKMARKS).await?;
 
     let storage = server.storage();
-    let keys = |user: &str| {
+    // `storage:bookmarks` is kept by the `pep` plugin (XEP-0402 §5.3 compatibility, it answers
+    // those requests ahead of `private`), the rest by `private`.
+    let keys = |plugin: &'static str, category: &'static str, user: &str| {
         let owner =
             tessera::storage::Owner::User(format!("{user}@localhost").parse().expect("a JID"));
         async move {
             storage
-                .kv_keys("private", "private-xml", &owner, "", 100, now_ms())
+                .kv_keys(plugin, category, &owner, "", 100, now_ms())
                 .await
         }
     };
-    assert_eq!(keys("alice").await?.len(), 2);
+    assert_eq!(keys("private", "private-xml", "alice").await?.len(), 1);
+    assert!(!keys("pep", "pep", "alice").await?.is_empty());
     assert!(tessera::accounts::remove(storage, "alice").await?);
     assert!(
-        keys("alice").await?.is_empty(),
+        keys("private", "private-xml", "alice").await?.is_empty(),
         "nothing of alice's is left"
     );
-    assert_eq!(keys("bob").await?.len(), 1, "bob's storage stays");
+    assert!(
+        keys("pep", "pep", "alice").await?.is_empty(),
+        "nor her bookmarks"
+    );
+    assert!(
+        !keys("pep", "pep", "bob").await?.is_empty(),
+        "bob's bookmarks stay"
+    );
 
     server.add_user("alice", PW).await?;
     let mut alice = TestClient::connect(&server, "alice", PW).await?;

@@ -168,11 +168,19 @@ fn contact_form(contact: &ContactConfig) -> Element {
 /// disco#info of an account, answered by its server (XEP-0030 §3.1 "account/registered"). The
 /// account's own IQ features are disco#info and ping, both answered by the server, plus `extra`:
 /// for the owner asking, the features of the plugins serving IQs on its bare JID (MAM); for
-/// anybody else, none.
-pub(crate) fn account_info(query: &Element, extra: &[String]) -> Result<Element, Condition> {
+/// anybody else, none. `identities` follow `account/registered`: for the owner, those of the
+/// plugins that serve accounts (`pubsub/pep`, XEP-0163 §6.1).
+pub(crate) fn account_info(
+    query: &Element,
+    extra: &[String],
+    identities: &[DiscoIdentity],
+) -> Result<Element, Condition> {
     no_node(query)?;
     let mut q = Element::bare("query", ns::DISCO_INFO);
     q.append_child(identity("account", "registered"));
+    for i in identities {
+        q.append_child(named_identity(i));
+    }
     q.append_child(feature(ns::DISCO_INFO));
     q.append_child(feature(ns::PING));
     for f in extra {
@@ -304,8 +312,12 @@ mod tests {
 
     #[test]
     fn account_info_identity() {
-        let info =
-            account_info(&q(ns::DISCO_INFO, false), &["urn:xmpp:mam:2".to_owned()]).expect("info");
+        let info = account_info(
+            &q(ns::DISCO_INFO, false),
+            &["urn:xmpp:mam:2".to_owned()],
+            &[],
+        )
+        .expect("info");
         let id = info
             .get_child("identity", ns::DISCO_INFO)
             .expect("identity");

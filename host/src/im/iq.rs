@@ -271,9 +271,12 @@ async fn answer(
         (Request::Time, Answerer::Server) => Ok(Some(time::payload(Utc::now()))),
         // XEP-0092 only when the operator enabled it; otherwise as if unknown.
         (Request::Version, Answerer::Server) if version_enabled => Ok(Some(version::payload())),
-        (Request::DiscoInfo, Answerer::OwnAccount) => {
-            disco::account_info(payload, &shared.plugins.account_features()).map(Some)
-        }
+        (Request::DiscoInfo, Answerer::OwnAccount) => disco::account_info(
+            payload,
+            &shared.plugins.account_features(),
+            &shared.plugins.account_identities(),
+        )
+        .map(Some),
         // Another account's disco#info, disco#items and ping are answered only to those it
         // shares presence with (RFC 6121 §4.3.2's rule for probes): otherwise the answer would
         // tell anyone which accounts exist, and it is service-unavailable like for a missing one.
@@ -283,7 +286,7 @@ async fn answer(
         ) => {
             if shares_presence(shared, owner, &session.jid.to_bare()).await? {
                 match request {
-                    Request::DiscoInfo => disco::account_info(payload, &[]).map(Some),
+                    Request::DiscoInfo => disco::account_info(payload, &[], &[]).map(Some),
                     Request::DiscoItems => disco::items(payload, &[]).map(Some),
                     _ => Ok(None),
                 }

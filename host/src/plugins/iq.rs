@@ -111,13 +111,33 @@ pub(crate) struct DiscoIdentity {
     pub(crate) name: Option<String>,
 }
 
+/// Whether an identity belongs on accounts' bare JIDs, not on the server: `pubsub/pep`, the
+/// personal eventing service every account is (XEP-0163 §6.1; the server's domain is no pubsub
+/// service, and saying so would send clients looking for one there).
+fn is_account_identity(category: &str, type_: &str) -> bool {
+    category == "pubsub" && type_ == "pep"
+}
+
+/// Whether a plugin serves accounts rather than the server: it declares an account identity
+/// ([`is_account_identity`]). Its identities and features then show on the account's bare JID
+/// (to its owner) and not in the server's disco#info. The manifest has no field for this (WIT
+/// 0.1.1 is released), so the identity, which such a plugin must declare anyway, says it.
+fn serves_accounts(manifest: &crate::plugins::Manifest) -> bool {
+    manifest
+        .identities
+        .iter()
+        .any(|i| is_account_identity(&i.category, &i.type_))
+}
+
 impl Plugins {
-    /// The features the loaded plugins declare, sorted and deduplicated.
+    /// The features the loaded plugins declare for the server's disco#info, sorted and
+    /// deduplicated (not those of plugins that serve accounts, [`serves_accounts`]).
     pub(crate) fn disco_features(&self) -> Vec<String> {
         let mut features: Vec<String> = self
             .registry()
             .plugins
             .iter()
+            .filter(|p| !serves_accounts(&p.manifest))
             .flat_map(|p| p.manifest.features.iter().cloned())
             .collect();
         features.sort();
@@ -143,13 +163,15 @@ impl Plugins {
     }
 
     /// The identities the loaded plugins declare, sorted and unique by category, type and name
-    /// (XEP-0030 §3.1; manifests carry no `xml:lang`).
-    pub(crate) fn disco_identities(&self) -> Vec<DiscoIdentity> {
+    /// (XEP-0030 §3.1; manifests carry no `xml:lang`): for the server (`account = false`), all
+    /// but the account identities; for an account's owner, only those.
+    fn identities(&self, account: bool) -> Vec<DiscoIdentity> {
         let mut identities: Vec<DiscoIdentity> = self
             .registry()
             .plugins
             .iter()
             .flat_map(|p| p.manifest.identities.iter())
+            .filter(|i| is_account_identity(&i.category, &i.type_) == account)
             .map(|i| DiscoIdentity {
                 category: i.category.clone(),
                 type_: i.type_.clone(),
@@ -159,5 +181,15 @@ impl Plugins {
         identities.sort();
         identities.dedup();
         identities
+    }
+
+    /// The identities of the server's disco#info.
+    pub(crate) fn disco_identities(&self) -> Vec<DiscoIdentity> {
+        self.identities(false)
+    }
+
+    /// The identities an account shows its owner in disco#info (`pubsub/pep`).
+    pub(crate) fn account_identities(&self) -> Vec<DiscoIdentity> {
+        self.identities(true)
     }
 }
