@@ -12,12 +12,14 @@
 use std::time::Duration;
 
 use tessera_tests::parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
+use tessera_tests::parsers::jid::Jid;
 use tessera_tests::parsers::minidom::Element;
+use tessera_tests::parsers::ping::Ping;
 use tessera_tests::parsers::presence::Presence;
 use tessera_tests::parsers::stanza_error::DefinedCondition;
 use tessera_tests::tokio_xmpp::Stanza;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse};
-use tessera_tests::{TestClient, TestServer};
+use tessera_tests::{ClientOptions, TestClient, TestServer};
 
 use crate::support::{befriend, jid, server_disco};
 
@@ -178,8 +180,53 @@ async fn server() -> anyhow::Result<TestServer> {
     Ok(server)
 }
 
+/// The nodes whose events the test clients ask for (XEP-0163 §4.3: `<node>+notify` in their
+/// XEP-0115 caps, which the host verifies and the plugin filters by).
+const NOTIFY: [&str; 7] = [
+    NICK,
+    DEVICES,
+    BUNDLES,
+    "urn:example:mood",
+    "urn:example:settings",
+    "urn:xmpp:bookmarks:1",
+    "storage:bookmarks",
+];
+
+/// A client that announces caps with `+notify` for every node in [`NOTIFY`], available, its caps
+/// known to the server.
+async fn connect(server: &TestServer, user: &str) -> anyhow::Result<TestClient> {
+    let mut features = vec![
+        "http://jabber.org/protocol/disco#info".to_owned(),
+        "http://jabber.org/protocol/caps".to_owned(),
+    ];
+    features.extend(NOTIFY.iter().map(|n| format!("{n}+notify")));
+    connect_announcing(server, user, features).await
+}
+
+/// A client that announces `features` in its caps, available, its caps known to the server: it
+/// waits for its own presence (answering the server's disco#info query meanwhile), then a ping
+/// makes sure the server read the answer (one session's stanzas are handled in order).
+async fn connect_announcing(
+    server: &TestServer,
+    user: &str,
+    features: Vec<String>,
+) -> anyhow::Result<TestClient> {
+    let opts = ClientOptions {
+        caps_features: Some(features),
+        ..ClientOptions::default()
+    };
+    let mut c = TestClient::connect_with(server, user, PW, &opts).await?;
+    c.send(Presence::available()).await?;
+    let own = Jid::from(c.jid().clone());
+    c.recv(|s| matches!(s, Stanza::Presence(p) if p.from.as_ref() == Some(&own)))
+        .await?;
+    c.iq(Some(jid("localhost")), IqRequest::Get(Ping.into()))
+        .await?;
+    Ok(c)
+}
+
 async fn online(server: &TestServer, user: &str) -> anyhow::Result<TestClient> {
-    let mut c = TestClient::connect(server, user, PW).await?;
+    let mut c = connect(server, user).await?;
     c.send(Presence::available()).await?;
     Ok(c)
 }
@@ -202,8 +249,8 @@ async fn disco(client: &mut TestClient, to: &str) -> anyhow::Result<DiscoInfoRes
 #[tokio::test]
 async fn a_publish_notifies_contacts_and_own_sessions_only() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
-    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
     befriend(&mut alice, &mut bob).await?;
     let mut laptop = online(&server, "alice").await?;
     let mut carol = online(&server, "carol").await?;
@@ -276,10 +323,10 @@ async fn a_publish_notifies_contacts_and_own_sessions_only() -> anyhow::Result<(
 #[tokio::test]
 async fn omemo_open_nodes_and_publish_options() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
-    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
     befriend(&mut alice, &mut bob).await?;
-    let mut carol = TestClient::connect(&server, "carol", PW).await?;
+    let mut carol = connect(&server, "carol").await?;
 
     let open = [("pubsub#access_model", "open"), ("pubsub#max_items", "max")];
     let devices = "<devices xmlns='urn:xmpp:omemo:2'><device id='12345'/></devices>";
@@ -331,10 +378,10 @@ async fn omemo_open_nodes_and_publish_options() -> anyhow::Result<()> {
 #[tokio::test]
 async fn presence_and_whitelist_access() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
-    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
     befriend(&mut alice, &mut bob).await?;
-    let mut carol = TestClient::connect(&server, "carol", PW).await?;
+    let mut carol = connect(&server, "carol").await?;
 
     publish_ok(
         &mut alice,
@@ -401,8 +448,8 @@ async fn presence_and_whitelist_access() -> anyhow::Result<()> {
 #[tokio::test]
 async fn max_items_retract_and_delete() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
-    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
     befriend(&mut alice, &mut bob).await?;
     let node = "urn:example:mood";
     for id in ["a", "b", "c"] {
@@ -587,8 +634,8 @@ async fn bookmarks_in_both_formats() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_last_item_reaches_a_contact_coming_online() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
-    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
     befriend(&mut alice, &mut bob).await?;
     bob.close().await?;
     publish_ok(
@@ -616,7 +663,7 @@ async fn the_last_item_reaches_a_contact_coming_online() -> anyhow::Result<()> {
 #[tokio::test]
 async fn removing_the_account_deletes_the_nodes() -> anyhow::Result<()> {
     let server = server().await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
     publish_ok(
         &mut alice,
         NICK,
@@ -628,10 +675,52 @@ async fn removing_the_account_deletes_the_nodes() -> anyhow::Result<()> {
     alice.close().await?;
     assert!(tessera::accounts::remove(server.storage(), "alice").await?);
     server.add_user("alice", PW).await?;
-    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    let mut alice = connect(&server, "alice").await?;
     assert_eq!(
         items(&mut alice, None, NICK, "").await?.map_err(|e| e.0),
         Err(DefinedCondition::ItemNotFound)
     );
     alice.close().await
+}
+
+/// XEP-0163 §4.3: only sessions whose XEP-0115 caps ask for `<node>+notify` get the node's
+/// events: a client of bob's that leaves the node out of its caps, and one with no caps at all,
+/// get nothing, while his client that asks does.
+#[tokio::test]
+async fn only_sessions_asking_for_the_node_are_notified() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
+    befriend(&mut alice, &mut bob).await?;
+    let mut other = connect_announcing(
+        &server,
+        "bob",
+        vec![
+            "http://jabber.org/protocol/disco#info".to_owned(),
+            format!("{DEVICES}+notify"),
+        ],
+    )
+    .await?;
+    let mut plain = TestClient::connect(&server, "bob", PW).await?;
+    plain.send(Presence::available()).await?;
+
+    let nick = format!("<nick xmlns='{NICK}'>Alice</nick>");
+    publish_ok(&mut alice, NICK, "current", &nick, &[]).await?;
+    expect_event(&mut bob, "alice@localhost", NICK).await?;
+    expect_no_event(&mut other, "alice@localhost", NICK).await?;
+    expect_no_event(&mut plain, "alice@localhost", NICK).await?;
+    // The client that asks for the device list gets that.
+    publish_ok(
+        &mut alice,
+        DEVICES,
+        "current",
+        &format!("<devices xmlns='{DEVICES}'><device id='1'/></devices>"),
+        &[],
+    )
+    .await?;
+    expect_event(&mut other, "alice@localhost", DEVICES).await?;
+    for c in [alice, bob, other, plain] {
+        c.close().await?;
+    }
+    Ok(())
 }

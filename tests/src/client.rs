@@ -428,12 +428,26 @@ impl TestClient {
         self.caps.as_ref().map(|c| c.element.clone())
     }
 
-    /// Sends a stanza and waits until it is written.
+    /// Sends a stanza and waits until it is written. A client with
+    /// [`ClientOptions::caps_features`] adds its XEP-0115 `<c/>` to the available presence it
+    /// broadcasts (§4: with every one, as real clients do), unless the stanza carries one already.
     ///
     /// # Errors
     /// The stream is gone.
     pub async fn send(&mut self, stanza: impl Into<Stanza>) -> anyhow::Result<()> {
-        tokio::time::timeout(TIMEOUT, self.client.send_stanza(stanza.into()))
+        let mut stanza = stanza.into();
+        if let (Stanza::Presence(p), Some(caps)) = (&mut stanza, &self.caps) {
+            let broadcast = p.to.is_none() && p.type_ == tokio_xmpp::parsers::presence::Type::None;
+            if broadcast
+                && !p
+                    .payloads
+                    .iter()
+                    .any(|e| e.is("c", tokio_xmpp::parsers::ns::CAPS))
+            {
+                p.payloads.push(caps.element.clone());
+            }
+        }
+        tokio::time::timeout(TIMEOUT, self.client.send_stanza(stanza))
             .await
             .context("send timed out")??;
         Ok(())

@@ -6,23 +6,18 @@
 
 use tessera_sdk::jid::BareJid;
 use tessera_sdk::minidom::Element;
-use tessera_sdk::{log, roster, router, sessions};
+use tessera_sdk::{caps, log, roster, router, sessions};
 
 use crate::access;
 use crate::node::{Node, SendLast, Store};
 use crate::{ns, xml};
 
 /// Whether the session `session` (a full JID) wants notifications of `node`: XEP-0163 §4.3
-/// sends them to sessions whose XEP-0115 capabilities include `<node>+notify`.
-///
-/// TODO(caps): the host does not track client capabilities yet, so every available session
-/// gets every notification its account may see. Once the `caps` interface (WIT 0.1.2) is
-/// merged, this becomes
-/// `tessera_sdk::caps::has_feature(session, &format!("{node}+notify"))` (and the plugin gains
-/// the `caps` grant); nothing else in the crate decides who is notified.
+/// sends them to sessions whose XEP-0115 capabilities include `<node>+notify`, as the host
+/// verified them (`caps`). A client that announces no caps gets no notifications; it can still
+/// read the node (§4.3: that is what `+notify` is for).
 pub(crate) fn wants(session: &str, node: &str) -> bool {
-    let _ = (session, node);
-    true
+    caps::has_feature(session, &caps::notify(node))
 }
 
 /// `<message type='headline' from='owner' to='session'><event>{child}</event></message>`.

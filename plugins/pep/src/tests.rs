@@ -24,6 +24,21 @@ fn harness() -> Harness<Pep> {
     testing::add_session(ALICE_FULL, Some(0));
     testing::add_session(BOB_FULL, Some(0));
     testing::add_session(CAROL_FULL, Some(0));
+    // Every session asks for the events of the nodes these tests use (XEP-0163 §4.3).
+    let notify: Vec<String> = [
+        "urn:x:nick",
+        "n",
+        "secret",
+        "urn:xmpp:bookmarks:1",
+        "storage:bookmarks",
+    ]
+    .iter()
+    .map(|n| format!("{n}+notify"))
+    .collect();
+    let notify: Vec<&str> = notify.iter().map(String::as_str).collect();
+    for s in [ALICE_FULL, BOB_FULL, CAROL_FULL] {
+        testing::set_caps(s, &notify);
+    }
     h
 }
 
@@ -123,6 +138,30 @@ fn a_publish_notifies_the_owner_and_contacts_only() {
         assert_eq!((n.from(), n.type_attr()), (ALICE, "headline"));
         assert!(n.xml().contains(ns::PUBSUB_EVENT));
     }
+}
+
+#[test]
+fn only_sessions_asking_for_the_node_are_notified() {
+    let h = harness();
+    testing::set_caps(BOB_FULL, &["urn:x:other+notify"]);
+    let notes = publish(
+        &h,
+        "urn:x:nick",
+        "current",
+        "<nick xmlns='urn:x:nick'>A</nick>",
+        "",
+    );
+    let to: Vec<&str> = notes.iter().map(Stanza::to).collect();
+    assert_eq!(to, [ALICE_FULL], "bob's client did not ask for the nick");
+    testing::clear_caps(ALICE_FULL);
+    let notes = publish(
+        &h,
+        "urn:x:nick",
+        "current",
+        "<nick xmlns='urn:x:nick'>B</nick>",
+        "",
+    );
+    assert!(notes.is_empty(), "a client without caps gets nothing");
 }
 
 #[test]
