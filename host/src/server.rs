@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) last_logins: crate::accounts::LastLogins,
     /// XEP-0115 caps of the local sessions, and the cache of verified feature sets.
     pub(crate) caps: crate::im::caps::Caps,
+    /// `requests.ask` in flight (WIT 0.1.2): where their answers are caught.
+    pub(crate) requests: crate::plugins::request::Requests,
 }
 
 /// The addresses the server actually listens on (useful with port 0).
@@ -136,6 +138,7 @@ impl Server {
             resumptions: Default::default(),
             last_logins: Default::default(),
             caps: Default::default(),
+            requests: Default::default(),
         });
         shared.plugins.attach(Arc::downgrade(&shared));
         Ok(Self {

@@ -47,7 +47,8 @@
 //!   [`commands`] (XEP-0050 ad-hoc commands).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
 //!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
-//!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`http_outbound`]. A component imports
+//!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`requests`] (0.1.2: other plugins'
+//!   IQs on an account's behalf), [`http_outbound`]. A component imports
 //!   only the interfaces whose functions it calls, and the operator must grant each of them;
 //!   [`scope`] (0.1.1) needs no grant.
 //! - [`testing`] (native builds only): the fake host and a [`testing::Harness`].
@@ -71,6 +72,7 @@ pub mod log;
 mod manifest;
 mod owner;
 mod plugin;
+pub mod requests;
 pub mod roster;
 pub mod router;
 pub mod rsm;

@@ -35,6 +35,7 @@ use crate::{Hook, StanzaError};
 
 mod caps;
 mod directory;
+mod requests;
 mod scope;
 mod web;
 
@@ -42,6 +43,7 @@ pub use caps::{clear_caps, set_caps};
 pub use directory::{
     add_account, add_roster_item, add_session, remove_session, set_admin, set_domain,
 };
+pub use requests::{answer_requests, take_requests};
 pub use scope::{end_sessions, marked};
 pub use web::{allow_http, serve_http, take_fetched};
 
@@ -163,7 +165,7 @@ pub fn set_blob_max(bytes: u64) {
 }
 
 /// Makes every call to a capability (`"router"`, `"kv"`, `"archive"`, `"blobs"`, `"ephemeral"`,
-/// `"accounts"`, `"roster"`, `"sessions"`, `"caps"`, `"http-outbound"`) fail as when the operator
+/// `"accounts"`, `"roster"`, `"sessions"`, `"caps"`, `"requests"`, `"http-outbound"`) fail as when the operator
 /// did not grant it: [`HostError::NotGranted`], or for the calls that cannot fail, the host's
 /// answer then (`false` from `accounts::is_admin` and `caps::has_feature`, no sessions).
 pub fn deny(capability: &str) {
@@ -204,6 +206,7 @@ struct FakeHost {
     blob_max: Option<u64>,
     directory: directory::Directory,
     caps: caps::Caps,
+    requests: requests::Requests,
     scope: scope::Scope,
     web: web::Web,
 }
@@ -265,6 +268,7 @@ pub(crate) mod fake {
 
     pub(crate) use super::caps::fake::*;
     pub(crate) use super::directory::fake::*;
+    pub(crate) use super::requests::fake::*;
     pub(crate) use super::scope::fake::*;
     pub(crate) use super::web::fake::*;
 

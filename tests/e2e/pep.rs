@@ -30,6 +30,9 @@ const ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 const NICK: &str = "http://jabber.org/protocol/nick";
 const DEVICES: &str = "urn:xmpp:omemo:2:devices";
 const BUNDLES: &str = "urn:xmpp:omemo:2:bundles";
+const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
+const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
+const VCARD: &str = "vcard-temp";
 /// How long a test waits to show that something does *not* arrive.
 const QUIET: Duration = Duration::from_millis(700);
 
@@ -182,8 +185,9 @@ async fn server() -> anyhow::Result<TestServer> {
 
 /// The nodes whose events the test clients ask for (XEP-0163 §4.3: `<node>+notify` in their
 /// XEP-0115 caps, which the host verifies and the plugin filters by).
-const NOTIFY: [&str; 7] = [
+const NOTIFY: [&str; 8] = [
     NICK,
+    AVATAR_METADATA,
     DEVICES,
     BUNDLES,
     "urn:example:mood",
@@ -723,4 +727,131 @@ async fn only_sessions_asking_for_the_node_are_notified() -> anyhow::Result<()> 
         c.close().await?;
     }
     Ok(())
+}
+
+/// A 1×1 PNG and its SHA-1 (the XEP-0084 item id and XEP-0153 presence hash).
+const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+const PNG_SHA1: &str = "4a5eb7171b58e08a6881721e3b43d5a44419a2be";
+
+/// The `<PHOTO><BINVAL/>` of `owner`'s vCard (`None`: the client's own).
+async fn vcard_photo(
+    client: &mut TestClient,
+    owner: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let card = iq(client, owner, false, &format!("<vCard xmlns='{VCARD}'/>"))
+        .await?
+        .map_err(|e| anyhow::anyhow!("vCard get refused: {e:?}"))?
+        .ok_or_else(|| anyhow::anyhow!("no vCard in the result"))?;
+    Ok(card
+        .get_child("PHOTO", VCARD)
+        .and_then(|p| p.get_child("BINVAL", VCARD))
+        .map(|b| b.text().split_whitespace().collect()))
+}
+
+/// XEP-0398: a PEP avatar goes into the vCard (and its hash into presence, XEP-0153), a vCard
+/// photo becomes the PEP avatar, and the account says it converts; through the `pep` and `vcard`
+/// plugins asking each other (`requests`), as loaded by default.
+#[tokio::test]
+async fn avatars_convert_between_pep_and_vcard() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
+    befriend(&mut alice, &mut bob).await?;
+    let info = disco(&mut alice, "alice@localhost").await?;
+    assert!(
+        info.features
+            .iter()
+            .any(|f| f == "urn:xmpp:pep-vcard-conversion:0"),
+        "{:?}",
+        info.features
+    );
+
+    // alice publishes her avatar the XEP-0084 way; her vCard has it as its photo, for herself
+    // and for bob (vCard avatars are public, XEP-0398 §5).
+    publish_ok(
+        &mut alice,
+        AVATAR_DATA,
+        PNG_SHA1,
+        &format!("<data xmlns='{AVATAR_DATA}'>{PNG_B64}</data>"),
+        &[],
+    )
+    .await?;
+    publish_ok(
+        &mut alice,
+        AVATAR_METADATA,
+        PNG_SHA1,
+        &format!(
+            "<metadata xmlns='{AVATAR_METADATA}'><info id='{PNG_SHA1}' bytes='70' type='image/png'/></metadata>"
+        ),
+        &[],
+    )
+    .await?;
+    assert_eq!(
+        vcard_photo(&mut alice, None).await?.as_deref(),
+        Some(PNG_B64)
+    );
+    assert_eq!(
+        vcard_photo(&mut bob, Some("alice@localhost"))
+            .await?
+            .as_deref(),
+        Some(PNG_B64)
+    );
+    // Her next presence carries the hash (XEP-0153 §4.1, added by the server: XEP-0398 §3).
+    alice.send(Presence::available()).await?;
+    let got = bob
+        .recv(|s| {
+            matches!(s, Stanza::Presence(p)
+                if p.from.as_ref().is_some_and(|f| f.to_bare().to_string() == "alice@localhost")
+                && p.payloads.iter().any(|x| x.is("x", "vcard-temp:x:update")))
+        })
+        .await?;
+    let Stanza::Presence(p) = got else {
+        unreachable!("matched above")
+    };
+    let x = p
+        .payloads
+        .iter()
+        .find(|x| x.is("x", "vcard-temp:x:update"))
+        .expect("matched above");
+    assert_eq!(
+        x.get_child("photo", "vcard-temp:x:update")
+            .map(Element::text)
+            .as_deref(),
+        Some(PNG_SHA1)
+    );
+
+    // bob sets a vCard photo the XEP-0054 way: it becomes his PEP avatar, and alice, who asked
+    // for avatar metadata in her caps, is notified and can fetch the image.
+    let card = format!(
+        "<vCard xmlns='{VCARD}'><FN>Bob</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{PNG_B64}</BINVAL></PHOTO></vCard>"
+    );
+    iq(&mut bob, None, true, &card)
+        .await?
+        .map_err(|e| anyhow::anyhow!("vCard set refused: {e:?}"))?;
+    let ev = expect_event(&mut alice, "bob@localhost", AVATAR_METADATA).await?;
+    let info = ev
+        .get_child("item", EVENT)
+        .and_then(|i| i.get_child("metadata", AVATAR_METADATA))
+        .and_then(|m| m.get_child("info", AVATAR_METADATA))
+        .expect("the avatar's info");
+    assert_eq!(info.attr("id"), Some(PNG_SHA1));
+    assert_eq!(info.attr("type"), Some("image/png"));
+    assert_eq!(info.attr("bytes"), Some("70"));
+    let data = items(
+        &mut alice,
+        Some("bob@localhost"),
+        AVATAR_DATA,
+        &format!("><item id='{PNG_SHA1}'/>"),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("avatar data refused: {e:?}"))?;
+    assert_eq!(
+        data.first()
+            .and_then(|i| i.get_child("data", AVATAR_DATA))
+            .map(Element::text)
+            .as_deref(),
+        Some(PNG_B64)
+    );
+    alice.close().await?;
+    bob.close().await
 }

@@ -367,11 +367,14 @@ pub enum Capability {
     HttpOutbound,
     /// `caps` (plugin API 0.1.2): the XEP-0115 features the host verified for local sessions.
     Caps,
+    /// `requests` (plugin API 0.1.2): IQs to other plugins on an account's behalf, answered to
+    /// the caller.
+    Requests,
 }
 
 impl Capability {
     /// Every capability, in WIT order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Self::Log,
         Self::Clock,
         Self::Router,
@@ -384,6 +387,7 @@ impl Capability {
         Self::Blobs,
         Self::HttpOutbound,
         Self::Caps,
+        Self::Requests,
     ];
 
     /// The WIT interface name (`http-outbound`), which is also how the config spells the grant.
@@ -401,6 +405,7 @@ impl Capability {
             Self::Blobs => "blobs",
             Self::HttpOutbound => "http-outbound",
             Self::Caps => "caps",
+            Self::Requests => "requests",
         }
     }
 }

@@ -124,6 +124,10 @@ pub(crate) fn account(jid: &BareJid) -> Option<&str> {
 /// Queues bytes for one session. Delivery failures are the recipient's problem: a session that
 /// went away drops the stanza, and an overflowing one is closed by the router (RFC 6120 §4.9.3.15).
 pub(crate) fn send_bytes(shared: &Shared, to: &FullJid, bytes: Bytes) -> Delivery {
+    // The answer to a plugin's `requests.ask` goes to the plugin, not to a session.
+    if shared.requests.catch(to, &bytes) {
+        return Delivery::Queued;
+    }
     let delivery = shared.router.send(to, bytes);
     if delivery != Delivery::Queued {
         tracing::debug!(to = %to, ?delivery, "stanza not queued");

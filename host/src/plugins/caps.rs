@@ -13,7 +13,7 @@ use jid::BareJid;
 
 use super::bindings::tessera::plugin::{
     accounts, archive, caps as entity_caps, clock, ephemeral, http_outbound, http_types, kv, log,
-    manifest, roster, router, sessions, types,
+    manifest, requests, roster, router, sessions, types,
 };
 use super::data;
 use super::instance::HostState;
@@ -341,6 +341,16 @@ impl entity_caps::Host for HostState {
             .into_iter()
             .map(|j| j.to_string())
             .collect())
+    }
+}
+
+/// `requests` (WIT 0.1.2): IQs to other plugins on an account's behalf (`super::request`).
+impl requests::Host for HostState {
+    async fn ask(&mut self, xml: String) -> Guest<String> {
+        // The other plugin's call is the host's wait, not this guest's work.
+        let _wait = self.host_wait();
+        let shared = guest_try!(self.granted_server(Capability::Requests));
+        Ok(super::request::ask(&shared, &self.plugin, &xml).await)
     }
 }
 

@@ -20,7 +20,7 @@ const API_VERSIONS: [&str; 3] = ["0.1.0", "0.1.1", "0.1.2"];
 
 /// Interfaces that came after 0.1.0, with the first version that has them: an import of one
 /// under an older version names something that version never had, and is refused.
-const SINCE: [(&str, &str); 2] = [("scope", "0.1.1"), ("caps", "0.1.2")];
+const SINCE: [(&str, &str); 3] = [("scope", "0.1.1"), ("caps", "0.1.2"), ("requests", "0.1.2")];
 
 /// Interfaces that need no grant: those that only define types, and `scope` (0.1.1), which
 /// narrows the plugin's own hooks and touches nothing else.

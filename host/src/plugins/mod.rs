@@ -45,6 +45,7 @@ mod inspect;
 mod instance;
 pub(crate) mod iq;
 mod load;
+pub(crate) mod request;
 mod route;
 mod scope;
 mod timers;

@@ -20,22 +20,27 @@
 //! - Bookmarks (`bookmarks`): XEP-0402 kept in step with XEP-0048 over PEP and over XEP-0049
 //!   (the `outgoing` hook takes private XML requests for `storage:bookmarks` before the
 //!   `private` plugin does).
+//! - Avatars (`avatar`, XEP-0398): a published avatar goes into the account's vCard, through the
+//!   `vcard` plugin's own IQs (`requests`).
 //!
 //! Data: the `kv` category `pep`, owned by the account (deleted with it), laid out in `node`.
 //! Settings and limits: `config`. Logs carry accounts and what failed, never payloads.
 //!
 //! Grants: `log`, `router` with `router.impersonate` (answers and notifications come from the
 //! account's bare JID), `kv`, `roster` (access model `presence`, notification fan-out),
-//! `sessions` (who is online), `clock` (generated item ids).
+//! `sessions` (who is online), `caps` (who asked for a node's events), `requests` (the vCard, for
+//! XEP-0398), `clock` (generated item ids).
 //!
 //! ## Layout
 //! - this file: the manifest, addressing and the dispatch of the hooks and events;
 //! - `pubsub`, `owner`: the two namespaces' requests;
 //! - `node`: storage and node configuration; `access`: who may read, who is notified;
 //! - `notify`: event messages, `+notify` (`notify::wants`) and the last items at login;
-//! - `bookmarks`: XEP-0402 ↔ XEP-0048; `config`, `error`, `ns`, `xml`: the rest.
+//! - `bookmarks`: XEP-0402 ↔ XEP-0048; `avatar`: XEP-0084 → vCard (XEP-0398);
+//! - `config`, `error`, `ns`, `xml`: the rest.
 
 mod access;
+mod avatar;
 mod bookmarks;
 mod config;
 mod error;
@@ -91,6 +96,9 @@ const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/pubsub#retrieve-items",
     "urn:xmpp:bookmarks:1#compat",
     "urn:xmpp:bookmarks:1#compat-pep",
+    // XEP-0398 §1: avatars published here go into the vCard (`avatar`), and the `vcard`
+    // plugin publishes a vCard photo here.
+    "urn:xmpp:pep-vcard-conversion:0",
 ];
 
 /// The `<pubsub/>` payload of a get or set in either namespace, and whether it is the owner's.

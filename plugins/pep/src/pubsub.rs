@@ -9,7 +9,7 @@ use tessera_sdk::{StanzaError, clock};
 use crate::config::Settings;
 use crate::error::PubsubError;
 use crate::node::{Config, MAX_NAME_BYTES, Node, Store};
-use crate::{access, bookmarks, notify, ns, xml};
+use crate::{access, avatar, bookmarks, notify, ns, xml};
 
 /// What a request acts on: `owner`'s service, asked by `requester` (both bare JIDs).
 pub(crate) struct Req<'a> {
@@ -173,6 +173,7 @@ fn publish(req: &Req<'_>, ps: &Element, publish: &Element) -> Result<Option<Elem
         &notify::items_event(name, &id, Some(&payload)),
     );
     bookmarks::after_publish(req, name, &payload);
+    avatar::after_publish(&store, name, &payload);
     let answer = xml::with(
         xml::el("publish", ns::PUBSUB, &[("node", name)]),
         xml::el("item", ns::PUBSUB, &[("id", &id)]),

@@ -375,3 +375,118 @@ fn bad_config_names_the_key() {
     let err = p.init("max_nodes = 0").unwrap_err();
     assert!(err.starts_with("max_nodes: "), "{err}");
 }
+
+/// A 1×1 PNG and its SHA-1 (XEP-0084 §4.2: the item id).
+const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+fn png_sha1() -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(PNG_B64)
+        .unwrap();
+    sha1::Sha1::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_published_avatar_goes_into_the_vcard() {
+    let h = harness();
+    // The vcard plugin, standing in: the vCard has a name; a set is accepted.
+    testing::answer_requests(|xml| {
+        Ok(if xml.contains("type='get'") || xml.contains("type=\"get\"") {
+            "<iq xmlns='jabber:client' type='result' id='pep-avatar'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>"
+        } else {
+            "<iq xmlns='jabber:client' type='result' id='pep-avatar'/>"
+        }
+        .to_owned())
+    });
+    let id = png_sha1();
+    publish(
+        &h,
+        avatar::DATA,
+        &id,
+        &format!("<data xmlns='urn:xmpp:avatar:data'>{PNG_B64}</data>"),
+        "",
+    );
+    assert!(
+        testing::take_requests().is_empty(),
+        "the data alone converts nothing"
+    );
+    publish(
+        &h,
+        avatar::METADATA,
+        &id,
+        &format!(
+            "<metadata xmlns='urn:xmpp:avatar:metadata'><info id='{id}' bytes='70' type='image/png' url='https://example.org/a.png'/>\
+             <info id='{id}' bytes='70' type='image/png'/></metadata>"
+        ),
+        "",
+    );
+    let asked = testing::take_requests();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].contains("<vCard xmlns=\"vcard-temp\"/>")
+            || asked[0].contains("<vCard xmlns='vcard-temp'/>"),
+        "{}",
+        asked[0]
+    );
+    let set: Element = asked[1].parse().unwrap();
+    assert_eq!(set.attr("type"), Some("set"));
+    assert_eq!(set.attr("from"), Some(ALICE));
+    let card = set.get_child("vCard", "vcard-temp").expect("a vCard");
+    assert!(
+        card.get_child("FN", "vcard-temp").is_some(),
+        "the rest is kept"
+    );
+    let photo = card.get_child("PHOTO", "vcard-temp").expect("a photo");
+    assert_eq!(
+        photo
+            .get_child("BINVAL", "vcard-temp")
+            .map(Element::text)
+            .as_deref(),
+        Some(PNG_B64)
+    );
+    assert_eq!(
+        photo
+            .get_child("TYPE", "vcard-temp")
+            .map(Element::text)
+            .as_deref(),
+        Some("image/png")
+    );
+
+    // Metadata whose id is not the image's hash: nothing is copied (§2: verify).
+    publish(
+        &h,
+        avatar::METADATA,
+        "bad",
+        "<metadata xmlns='urn:xmpp:avatar:metadata'><info id='0000' bytes='70' type='image/png'/></metadata>",
+        "",
+    );
+    assert!(testing::take_requests().is_empty());
+    // Avatar disabled (no info): the photo is taken out.
+    testing::answer_requests(|xml| {
+        Ok(
+            if xml.contains("type='get'") || xml.contains("type=\"get\"") {
+                format!(
+                    "<iq xmlns='jabber:client' type='result' id='pep-avatar'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><BINVAL>{PNG_B64}</BINVAL></PHOTO></vCard></iq>"
+                )
+            } else {
+                "<iq xmlns='jabber:client' type='result' id='pep-avatar'/>".to_owned()
+            },
+        )
+    });
+    publish(
+        &h,
+        avatar::METADATA,
+        "off",
+        "<metadata xmlns='urn:xmpp:avatar:metadata'/>",
+        "",
+    );
+    let asked = testing::take_requests();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(!asked[1].contains("PHOTO"), "{}", asked[1]);
+    assert!(asked[1].contains("FN"), "{}", asked[1]);
+}

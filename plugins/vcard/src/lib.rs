@@ -26,18 +26,21 @@
 //! it with the account, with `public` visibility (anyone may fetch it) and no default expiry.
 //! Logs carry the account, sizes and what failed, never the vCard's content.
 //!
-//! Out of scope: XEP-0153 (vCard-based avatars, the photo hash in presence) and XEP-0398 (its
-//! conversion to and from XEP-0084 PEP avatars) need a PEP service, which Tessera does not have
-//! yet.
+//! Avatars (`avatar`): the photo's hash goes into the account's available presence (XEP-0153,
+//! as XEP-0398 §3 has the server do it), and a new photo is published as the account's PEP
+//! avatar through the `pep` plugin's own IQs (XEP-0398 §2.2); `pep` copies a PEP avatar into
+//! the vCard the same way, so both kinds of clients see one avatar.
 //!
 //! Grants: `log`, `router` with `router.impersonate` (answers come from the account's bare JID,
-//! RFC 6120 §10.3.3, or from another account's, §3.3), `kv`.
+//! RFC 6120 §10.3.3, or from another account's, §3.3), `kv`, `requests` (the PEP avatar).
 //!
 //! ## Layout
 //! - this file: the manifest, addressing and the dispatch of both hooks;
 //! - `store`: the stored vCard, its cap, get and set;
+//! - `avatar`: the photo's hash in presence, and the photo as the PEP avatar;
 //! - `ns`: namespaces.
 
+mod avatar;
 mod ns;
 mod store;
 
@@ -45,7 +48,7 @@ use tessera_sdk::jid::{BareJid, Jid};
 use tessera_sdk::minidom::Element;
 use tessera_sdk::{
     Context, DataDeclaration, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError, StanzaKind,
-    Subscription, Verdict, Visibility, log, router,
+    Subscription, Verdict, Visibility, log, router, scope,
 };
 
 /// The plugin; it has no settings.
@@ -92,11 +95,19 @@ fn own(account: &str, iq: &Stanza) -> Verdict {
         ("get", true) => send(account, iq.iq_result_from(from, Some(store::empty()))),
         ("set", true) => Verdict::Error(StanzaError::forbidden()),
         ("get", false) => match store::get(account) {
-            Ok(stored) => send(account, iq.iq_result_from(from, Some(stored))),
+            Ok(stored) => {
+                avatar::after_get(account, &stored);
+                send(account, iq.iq_result_from(from, Some(stored)))
+            }
             Err(e) => Verdict::Error(e),
         },
         ("set", false) => match store::set(account, &payload) {
-            Ok(()) => send(account, iq.iq_result_from(from, None)),
+            Ok(()) => {
+                // Answered first: the client's set is done whatever PEP makes of the photo.
+                let verdict = send(account, iq.iq_result_from(from, None));
+                avatar::after_set(account, &payload);
+                verdict
+            }
             Err(e) => Verdict::Error(e),
         },
         _ => Verdict::Error(StanzaError::bad_request()),
@@ -135,6 +146,9 @@ impl Plugin for Vcard {
             .subscribe(
                 Subscription::new(Hook::Incoming, StanzaKind::Iq).payload(ns::VCARD_TEMP, "vCard"),
             )
+            // XEP-0398 §3: the photo's hash in the presence of accounts with a photo (narrowed
+            // to them in `init`).
+            .subscribe(Subscription::new(Hook::Outgoing, StanzaKind::Presence))
             .data(DataDeclaration::new(
                 store::CATEGORY,
                 "Your vCard (name, nickname, addresses, photo, whatever your client fills in), \
@@ -146,7 +160,10 @@ impl Plugin for Vcard {
     }
 
     fn init(&mut self, config: &str) -> Result<(), String> {
-        tessera_sdk::config::no_settings(config, store::CATEGORY)
+        tessera_sdk::config::no_settings(config, store::CATEGORY)?;
+        // Only accounts whose vCard has a photo have a hash to put in their presence
+        // (`avatar`): every other account's presence costs this plugin nothing.
+        scope::narrow(&[Hook::Outgoing], &[]).map_err(|e| format!("narrowing the hooks: {e}"))
     }
 
     fn on_stanza(&self, ctx: &Context, iq: &Stanza) -> Verdict {
@@ -154,6 +171,7 @@ impl Plugin for Vcard {
             (Hook::Iq, Some(account)) => own(account, iq),
             (Hook::Iq, None) => Verdict::Error(StanzaError::bad_request()),
             (Hook::Incoming, Some(account)) => other(account, iq),
+            (Hook::Outgoing, Some(account)) => avatar::presence(account, iq),
             // Not subscribed; `Hook` is non-exhaustive.
             _ => Verdict::Pass,
         }

@@ -395,7 +395,11 @@ fn the_manifest_owns_the_vcard_and_declares_public_data_kept_until_removed() {
         ("vcard-temp", "vCard")
     );
     assert_eq!(m.features, ["vcard-temp"]);
-    assert_eq!(m.subscriptions.len(), 1);
+    assert_eq!(m.subscriptions.len(), 2);
+    assert_eq!(
+        (m.subscriptions[1].hook, m.subscriptions[1].kind),
+        (Hook::Outgoing, StanzaKind::Presence)
+    );
     let s = &m.subscriptions[0];
     assert_eq!((s.hook, s.kind), (Hook::Incoming, StanzaKind::Iq));
     let p = s.payload.as_ref().expect("filtered by payload");
@@ -412,4 +416,141 @@ fn the_manifest_owns_the_vcard_and_declares_public_data_kept_until_removed() {
         (d.default_max_age_seconds, d.default_max_items),
         (None, None)
     );
+}
+
+// ---- avatars: XEP-0153 hash in presence, XEP-0398 vCard to PEP ----
+
+/// A 1×1 PNG, and its SHA-1.
+const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+fn png_sha1() -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(PNG_B64)
+        .unwrap();
+    sha1::Sha1::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn photo_vcard() -> String {
+    // Clients wrap BINVAL; the hash is the image's, whitespace aside.
+    let (a, b) = PNG_B64.split_at(20);
+    format!(
+        "<vCard xmlns='vcard-temp'><FN>Juliet</FN><PHOTO><TYPE>image/png</TYPE>\
+         <BINVAL>{a}\n {b}</BINVAL></PHOTO></vCard>"
+    )
+}
+
+fn presence(h: &Harness<Vcard>, xml: &str) -> Verdict {
+    let ctx = Context::new(Hook::Outgoing)
+        .with_account(JULIET)
+        .with_session(JULIET_FULL);
+    h.stanza(&ctx, xml)
+}
+
+#[test]
+fn a_photo_is_published_to_pep_and_its_hash_goes_into_presence() {
+    let h = harness();
+    testing::answer_requests(|_| {
+        Ok("<iq xmlns='jabber:client' type='result' id='vcard-avatar'/>".to_owned())
+    });
+    assert!(matches!(
+        iq(&h, JULIET_FULL, None, "set", &photo_vcard()),
+        Verdict::Handled
+    ));
+    result(&h);
+    let hash = png_sha1();
+    // XEP-0398 §2.2: the data item, id = the image's SHA-1, then the metadata naming it.
+    let asked = testing::take_requests();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].contains("node='urn:xmpp:avatar:data'"),
+        "{}",
+        asked[0]
+    );
+    assert!(asked[0].contains(&format!("id='{hash}'")), "{}", asked[0]);
+    assert!(
+        asked[0].contains(PNG_B64),
+        "whitespace removed: {}",
+        asked[0]
+    );
+    assert!(
+        asked[1].contains("node='urn:xmpp:avatar:metadata'"),
+        "{}",
+        asked[1]
+    );
+    assert!(asked[1].contains("type='image/png'"), "{}", asked[1]);
+    assert!(asked[1].contains("bytes='70'"), "{}", asked[1]);
+    assert_eq!(
+        testing::marked(JULIET),
+        Some(tessera_sdk::scope::Lifetime::Durable),
+        "presence hook narrowed to accounts with a photo"
+    );
+
+    // XEP-0398 §3: added to an available presence, filled into an empty <x/>, left alone with
+    // an empty <photo/> (the client's "none here") and for unavailable presence.
+    let Verdict::Replace(xml) = presence(&h, "<presence xmlns='jabber:client'/>") else {
+        panic!("the hash is added");
+    };
+    assert!(xml.contains(&format!("<photo>{hash}</photo>")), "{xml}");
+    let Verdict::Replace(xml) = presence(
+        &h,
+        "<presence xmlns='jabber:client' to='room@muc.localhost/j'><x xmlns='vcard-temp:x:update'/></presence>",
+    ) else {
+        panic!("filled in");
+    };
+    assert!(xml.contains(&format!("<photo>{hash}</photo>")), "{xml}");
+    assert!(matches!(
+        presence(
+            &h,
+            "<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'><photo/></x></presence>"
+        ),
+        Verdict::Pass
+    ));
+    assert!(matches!(
+        presence(&h, "<presence xmlns='jabber:client' type='unavailable'/>"),
+        Verdict::Pass
+    ));
+
+    // The same photo again converts nothing; no photo disables the PEP avatar and the hash goes.
+    iq(&h, JULIET_FULL, None, "set", &photo_vcard());
+    result(&h);
+    assert!(testing::take_requests().is_empty(), "unchanged");
+    iq(
+        &h,
+        JULIET_FULL,
+        None,
+        "set",
+        "<vCard xmlns='vcard-temp'><FN>J</FN></vCard>",
+    );
+    result(&h);
+    let asked = testing::take_requests();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].contains("<metadata xmlns='urn:xmpp:avatar:metadata'/>"),
+        "{}",
+        asked[0]
+    );
+    assert_eq!(testing::marked(JULIET), None);
+    assert!(matches!(
+        presence(&h, "<presence xmlns='jabber:client'/>"),
+        Verdict::Pass
+    ));
+}
+
+#[test]
+fn without_pep_the_vcard_is_still_stored() {
+    let h = harness();
+    // No answerer: no plugin owns pubsub (as without `pep`).
+    assert!(matches!(
+        iq(&h, JULIET_FULL, None, "set", &photo_vcard()),
+        Verdict::Handled
+    ));
+    result(&h);
+    iq(&h, JULIET_FULL, None, "get", "<vCard xmlns='vcard-temp'/>");
+    let card = card_of(&result(&h));
+    assert!(card.get_child("PHOTO", ns::VCARD_TEMP).is_some());
 }
