@@ -62,6 +62,23 @@ pub fn list(user: &str) -> Vec<Session> {
     return crate::testing::fake::sessions_list(user);
 }
 
+/// Sends the current available presence of `session` (a local full JID) to `to`, as the server
+/// sends it to a contact: from the session, its last broadcast presence (XEP-0191 §3.4 has the
+/// server do this for a contact the user unblocks). `Ok(false)` when the session is not
+/// available (nothing is sent). Since plugin API 0.1.2.
+///
+/// # Errors
+/// [`HostError::NotGranted`] without `sessions` and `router.impersonate` (it speaks for the
+/// account), [`HostError::Invalid`] for a JID that is not a local session or a `to` that is no
+/// JID.
+pub fn send_presence(session: &str, to: &str) -> Result<bool, crate::HostError> {
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::tessera::plugin::sessions::send_presence(session, to)
+        .map_err(crate::HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    return crate::testing::fake::sessions_send_presence(session, to);
+}
+
 /// The available sessions with the highest non-negative priority: the ones a `chat` or `normal`
 /// message to the bare JID is delivered to (RFC 6121 §8.5.2.1.1). Sessions with a negative
 /// priority never get such messages, so none left means "store it or bounce it". Ties all come

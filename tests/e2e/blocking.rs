@@ -165,7 +165,8 @@ async fn a_blocked_contacts_messages_never_arrive() -> anyhow::Result<()> {
 }
 
 /// A blocked contact sees the user go unavailable, and none of the user's presence afterwards;
-/// the user sees none of the contact's. Unblocking lets presence through again.
+/// the user sees none of the contact's. Unblocking sends the contact the user's current presence
+/// and lets presence through again.
 #[tokio::test]
 async fn a_blocked_contact_sees_the_user_go_and_nothing_after() -> anyhow::Result<()> {
     let server = server().await?;
@@ -202,8 +203,14 @@ async fn a_blocked_contact_sees_the_user_go_and_nothing_after() -> anyhow::Resul
         |s: &Stanza| matches!(s, Stanza::Presence(p) if p.from.as_ref() == Some(&bob_full));
     assert!(marker_first(&mut alice, bob_presence, "marker 2").await?);
 
-    // Unblocked: alice's next change reaches bob again.
+    // Unblocked: bob gets alice's current presence at once (XEP-0191 §3.4: the away she set
+    // while he was blocked), and her next change reaches him again.
     change(&mut alice, "unblock", &["bob@localhost"]).await?;
+    bob.recv(|s| {
+        matches!(s, Stanza::Presence(p)
+            if p.from.as_ref() == Some(&alice_full) && p.show == Some(Show::Away))
+    })
+    .await?;
     alice
         .send(Presence::available().with_show(Show::Chat))
         .await?;

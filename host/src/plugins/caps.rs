@@ -308,6 +308,44 @@ impl sessions::Host for HostState {
             })
             .collect())
     }
+
+    async fn send_presence(&mut self, session: String, to: String) -> Guest<bool> {
+        let shared = guest_try!(self.granted_server(Capability::Sessions));
+        // It speaks for the account: the same grant as sending as it.
+        if !self.plugin.impersonate {
+            return Ok(Err(Error::NotGranted));
+        }
+        let Some(jid) = crate::im::stanza::parse_jid(&session)
+            .and_then(|j| j.try_into_full().ok())
+            .filter(|j| j.domain().as_str() == self.plugin.domain)
+        else {
+            return Ok(Err(Error::Invalid("not a local session".to_owned())));
+        };
+        let to = guest_try!(parse_jid("to", &to));
+        let Some(bytes) = shared.router.session(&jid).and_then(|s| s.last_presence) else {
+            return Ok(Ok(false));
+        };
+        let presence = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|xml| super::wire::parse(xml, &shared.config.limits).ok());
+        let Some(mut presence) = presence else {
+            return Ok(Err(Error::Unavailable(
+                "the session's presence does not parse".to_owned(),
+            )));
+        };
+        for (name, value) in [("from", jid.to_string()), ("to", to.to_string())] {
+            presence
+                .attrs_mut()
+                .remove(&minidom::rxml::Namespace::NONE, name);
+            presence.set_attr(
+                minidom::rxml::Namespace::NONE,
+                minidom::rxml::NcName::try_from(name).expect("invariant: a valid NCName"),
+                value,
+            );
+        }
+        let xml = tessera_xml::serialize_document(&presence);
+        Ok(route::send(&shared, &self.plugin, &xml).map(|()| true))
+    }
 }
 
 /// `caps` (WIT 0.1.2): the XEP-0115 features the host verified for local sessions

@@ -1,6 +1,6 @@
 //! The protocol on the user's own account (XEP-0191 §3.2–§3.5): get the blocklist, block,
-//! unblock some, unblock all; the pushes to interested resources and the unavailable presence a
-//! newly blocked contact gets.
+//! unblock some, unblock all; the pushes to interested resources, the unavailable presence a
+//! newly blocked contact gets and the current presence an unblocked one gets.
 //!
 //! "Interested" resources (XEP-0191 §3.2: a resource that retrieved the list gets the pushes)
 //! are remembered in `ephemeral` under `interested/<full JID>`: the `sessions` capability says who
@@ -124,11 +124,18 @@ fn answer(
         // §3.4 some items; §3.5 none: every item.
         ("set", "unblock") => {
             let items = items(payload)?;
+            let removed = if items.is_empty() {
+                blocklist::list(account)
+                    .map_err(|e| blocklist::internal("read the blocklist", account, &e))?
+            } else {
+                items.clone()
+            };
             if items.is_empty() {
                 blocklist::remove(account, None)?;
             } else {
                 blocklist::remove(account, Some(&items))?;
             }
+            presence_to(account, &removed);
             Ok((None, Some(items_element("unblock", &items))))
         }
         _ => Err(StanzaError::bad_request()),
@@ -157,43 +164,31 @@ fn send_push(account: &str, id: &str, push: &Element) {
     }
 }
 
-/// §3.3: a newly blocked contact that receives the user's presence (subscription `from` or
-/// `both`) is told that each available resource of the user went unavailable; from then on the
-/// `incoming` hook keeps the user's presence from it. Items that name no roster contact (a
-/// `domain/resource`) send nothing.
-fn unavailable_to(account: &str, added: &[String]) {
-    if added.is_empty() {
-        return;
-    }
-    let available: Vec<String> = sessions::list(account)
-        .into_iter()
-        .filter(sessions::Session::is_available)
-        .map(|s| s.jid)
-        .collect();
-    if available.is_empty() {
-        return;
-    }
+/// The contacts that receive the user's presence (subscription `from` or `both`) and that one of
+/// `items` names: the contact itself, one of its resources (that full JID), or its whole domain.
+/// Items that name no roster contact (a `domain/resource`) name nobody here.
+fn presence_targets(account: &str, items: &[String]) -> Vec<String> {
     let contacts = match roster::items(account) {
         Ok(items) => items,
         Err(e) => {
             log::warn(&format!("could not read the roster of {account}: {e}"));
-            return;
+            return Vec::new();
         }
     };
     let mut targets: Vec<String> = Vec::new();
-    for item in added {
-        let Ok(blocked) = Jid::new(item) else {
+    for item in items {
+        let Ok(named) = Jid::new(item) else {
             continue;
         };
         for contact in contacts.iter().filter(|c| c.subscription.has_from()) {
             let Ok(contact) = BareJid::new(&contact.jid) else {
                 continue;
             };
-            let target = match (blocked.node(), blocked.resource()) {
+            let target = match (named.node(), named.resource()) {
                 // A user, or one resource of it.
-                (Some(_), _) if blocked.to_bare() == contact => item.clone(),
+                (Some(_), _) if named.to_bare() == contact => item.clone(),
                 // A whole domain.
-                (None, None) if blocked.domain() == contact.domain() => contact.to_string(),
+                (None, None) if named.domain() == contact.domain() => contact.to_string(),
                 _ => continue,
             };
             if !targets.contains(&target) {
@@ -201,7 +196,30 @@ fn unavailable_to(account: &str, added: &[String]) {
             }
         }
     }
-    for target in &targets {
+    targets
+}
+
+/// The user's available sessions.
+fn available(account: &str) -> Vec<String> {
+    sessions::list(account)
+        .into_iter()
+        .filter(sessions::Session::is_available)
+        .map(|s| s.jid)
+        .collect()
+}
+
+/// §3.3: a newly blocked contact that receives the user's presence is told that each available
+/// resource of the user went unavailable; from then on the `incoming` hook keeps the user's
+/// presence from it.
+fn unavailable_to(account: &str, added: &[String]) {
+    if added.is_empty() {
+        return;
+    }
+    let available = available(account);
+    if available.is_empty() {
+        return;
+    }
+    for target in &presence_targets(account, added) {
         for from in &available {
             let presence = Element::builder("presence", "jabber:client")
                 .attr(nc("type"), "unavailable")
@@ -210,6 +228,34 @@ fn unavailable_to(account: &str, added: &[String]) {
                 .build();
             if let Err(e) = router::send(&presence) {
                 log::debug(&format!("unavailable presence of {account} not sent: {e}"));
+            }
+        }
+    }
+}
+
+/// §3.4: an unblocked contact that receives the user's presence gets the current presence of
+/// each available resource of the user (the host sends it, `sessions.send-presence`), unless
+/// another item still blocks it (a whole domain, say).
+fn presence_to(account: &str, removed: &[String]) {
+    if removed.is_empty() {
+        return;
+    }
+    let available = available(account);
+    if available.is_empty() {
+        return;
+    }
+    for target in presence_targets(account, removed) {
+        match blocklist::blocks(account, &target) {
+            Ok(false) => {}
+            Ok(true) => continue,
+            Err(e) => {
+                log::warn(&format!("could not read the blocklist of {account}: {e}"));
+                continue;
+            }
+        }
+        for session in &available {
+            if let Err(e) = sessions::send_presence(session, &target) {
+                log::debug(&format!("presence of {account} not sent on unblock: {e}"));
             }
         }
     }

@@ -10,7 +10,9 @@
 //!   `resource-constraint`; a newly blocked contact that sees the user's presence gets unavailable
 //!   presence from each of the user's available resources;
 //! - `<iq type='set'><unblock><item jid='…'/></unblock></iq>` unblocks those items (§3.4); an
-//!   `<unblock/>` without items unblocks everyone (§3.5).
+//!   `<unblock/>` without items unblocks everyone (§3.5); an unblocked contact that sees the
+//!   user's presence (and no other item still blocks) gets the current presence of each of the
+//!   user's available resources, sent by the host (`sessions.send-presence`).
 //!
 //! What a block does to stanzas is in `enforce`. The host answers disco#info with the
 //! `urn:xmpp:blocking` feature from the manifest.
@@ -24,7 +26,7 @@
 //!
 //! ## Layout
 //! - this file: the manifest and the dispatch;
-//! - `command`: the IQ protocol, pushes and presence on block;
+//! - `command`: the IQ protocol, pushes and presence on block and unblock;
 //! - `blocklist`: storage, limits and JID matching;
 //! - `enforce`: the `incoming` and `outgoing` rules;
 //! - `ns`: namespaces.

@@ -280,6 +280,53 @@ fn a_blocked_contact_gets_unavailable_presence_if_it_sees_the_user() {
 }
 
 #[test]
+fn an_unblocked_contact_gets_the_current_presence_unless_still_blocked() {
+    let h = harness();
+    testing::add_session(BALCONY, Some(0));
+    testing::add_session("juliet@localhost/bound-only", None);
+    testing::add_roster_item(JULIET, Item::new(ROMEO, Sub::Both));
+    testing::add_roster_item(JULIET, Item::new("nurse@localhost", Sub::To));
+    testing::add_roster_item(JULIET, Item::new("tybalt@example.com", Sub::From));
+    block(
+        &h,
+        BALCONY,
+        &[
+            ROMEO,
+            "nurse@localhost",
+            "tybalt@example.com",
+            "example.com",
+        ],
+    );
+    h.take_sent();
+    // §3.4: romeo sees juliet's presence again, from her one available resource; the nurse
+    // never saw it; tybalt is still blocked by his domain.
+    assert_eq!(
+        unblock(
+            &h,
+            BALCONY,
+            &[ROMEO, "nurse@localhost", "tybalt@example.com"]
+        ),
+        Verdict::Handled
+    );
+    let sent = h.take_sent();
+    let presence: Vec<(&str, &str, &str)> = sent
+        .iter()
+        .filter(|s| s.kind() == StanzaKind::Presence)
+        .map(|p| (p.type_attr(), p.from(), p.to()))
+        .collect();
+    assert_eq!(presence, [("", BALCONY, ROMEO)]);
+    // §3.5: unblocking everyone lifts the domain block too.
+    assert_eq!(unblock(&h, BALCONY, &[]), Verdict::Handled);
+    let sent = h.take_sent();
+    let presence: Vec<(&str, &str, &str)> = sent
+        .iter()
+        .filter(|s| s.kind() == StanzaKind::Presence)
+        .map(|p| (p.type_attr(), p.from(), p.to()))
+        .collect();
+    assert_eq!(presence, [("", BALCONY, "tybalt@example.com")]);
+}
+
+#[test]
 fn messages_and_iqs_from_a_blocked_entity_are_service_unavailable() {
     let h = harness();
     block(&h, BALCONY, &[ROMEO]);

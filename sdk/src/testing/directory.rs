@@ -215,6 +215,21 @@ pub(super) mod fake {
                 .unwrap_or_default()
         })
     }
+
+    /// The fake has no presence content: an available session "sends" `<presence/>` from itself
+    /// to `to`, which shows in [`super::super::take_sent`].
+    pub(crate) fn sessions_send_presence(session: &str, to: &str) -> Result<bool, HostError> {
+        with(|h| {
+            h.granted("sessions")?;
+            if !h.directory.is_available(session) {
+                return Ok(false);
+            }
+            h.sent.push(format!(
+                "<presence xmlns='jabber:client' from='{session}' to='{to}'/>"
+            ));
+            Ok(true)
+        })
+    }
 }
 
 #[cfg(test)]
