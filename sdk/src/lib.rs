@@ -44,7 +44,7 @@
 //! - [`Stanza`]: the header the host parsed plus the XML, parsed lazily into a
 //!   [`minidom::Element`]; reply and error builders: `stanza.rs`. Errors: `error.rs`.
 //! - XEP helpers: [`forms`] (XEP-0004 data forms), [`rsm`] (XEP-0059 result set management),
-//!   [`commands`] (XEP-0050 ad-hoc commands).
+//!   [`commands`] (XEP-0050 ad-hoc commands), [`avatar`] (base64 images and their SHA-1 ids).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
 //!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
 //!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`requests`] (0.1.2: other plugins'
@@ -56,6 +56,7 @@
 
 pub mod accounts;
 pub mod archive;
+pub mod avatar;
 pub mod blobs;
 pub mod caps;
 pub mod clock;

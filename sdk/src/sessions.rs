@@ -68,8 +68,8 @@ pub fn list(user: &str) -> Vec<Session> {
 /// available (nothing is sent). Since plugin API 0.1.2.
 ///
 /// # Errors
-/// [`HostError::NotGranted`] without `sessions` and `router.impersonate` (it speaks for the
-/// account), [`HostError::Invalid`] for a JID that is not a local session or a `to` that is no
+/// [`HostError::NotGranted`](crate::HostError::NotGranted) without `sessions` and `router.impersonate` (it speaks for the
+/// account), [`HostError::Invalid`](crate::HostError::Invalid) for a JID that is not a local session or a `to` that is no
 /// JID.
 pub fn send_presence(session: &str, to: &str) -> Result<bool, crate::HostError> {
     #[cfg(target_arch = "wasm32")]

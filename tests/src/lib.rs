@@ -21,6 +21,7 @@ pub mod client;
 pub mod link;
 pub mod load;
 pub mod raw;
+mod script;
 pub mod server;
 pub mod slix;
 pub mod xmppjs;

@@ -8,30 +8,12 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::process::Command;
 
 use crate::{Endpoint, TIMEOUT};
 
-/// What a script printed and how it ended.
-#[derive(Debug)]
-pub struct ScriptRun {
-    /// Exit status code (`None` if killed by a signal).
-    pub code: Option<i32>,
-    /// Everything on stdout (the `RESULT:` lines).
-    pub stdout: String,
-    /// Everything on stderr (slixmpp's own log, for failure messages).
-    pub stderr: String,
-}
-
-impl ScriptRun {
-    /// Whether a `RESULT: <line>` was printed.
-    pub fn has_result(&self, line: &str) -> bool {
-        self.stdout
-            .lines()
-            .any(|l| l.strip_prefix("RESULT: ") == Some(line))
-    }
-}
+pub use crate::script::ScriptRun;
 
 fn python() -> String {
     std::env::var("TESSERA_PYTHON").unwrap_or_else(|_| "python3".to_owned())
@@ -61,10 +43,7 @@ pub async fn skip_reason() -> anyhow::Result<Option<String>> {
         Ok(_) => format!("{} cannot import slixmpp", python()),
         Err(e) => format!("cannot run {}: {e}", python()),
     };
-    if std::env::var("TESSERA_REQUIRE_SLIXMPP").as_deref() == Ok("1") {
-        bail!("{reason} (TESSERA_REQUIRE_SLIXMPP=1)");
-    }
-    Ok(Some(reason))
+    crate::script::skip_or_fail(reason, "TESSERA_REQUIRE_SLIXMPP")
 }
 
 /// Runs `tests/py/<name>` against `server`'s STARTTLS listener (or `--direct-tls` if the caller
@@ -78,13 +57,7 @@ pub async fn run_script(
     args: &[&str],
 ) -> anyhow::Result<Option<ScriptRun>> {
     if let Some(reason) = skip_reason().await? {
-        #[allow(
-            clippy::print_stderr,
-            reason = "the skip must be visible in the test output"
-        )]
-        {
-            eprintln!("SKIPPED {name}: {reason}");
-        }
+        crate::script::report_skip(name, &reason);
         return Ok(None);
     }
     let direct = args.contains(&"--direct-tls");
@@ -107,12 +80,5 @@ pub async fn run_script(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {name}"))?;
-    let output = tokio::time::timeout(TIMEOUT * 2, child.wait_with_output())
-        .await
-        .with_context(|| format!("{name} did not finish"))??;
-    Ok(Some(ScriptRun {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }))
+    crate::script::finish(child, name).await.map(Some)
 }

@@ -11,10 +11,10 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tokio::process::Command;
 
-pub use crate::slix::ScriptRun;
+pub use crate::script::ScriptRun;
 use crate::{Endpoint, TIMEOUT};
 
 fn node() -> String {
@@ -54,10 +54,7 @@ pub async fn skip_reason() -> anyhow::Result<Option<String>> {
         Ok(_) => format!("{} --version failed", node()),
         Err(e) => format!("cannot run {}: {e}", node()),
     };
-    if std::env::var("TESSERA_REQUIRE_XMPPJS").as_deref() == Ok("1") {
-        bail!("{reason} (TESSERA_REQUIRE_XMPPJS=1)");
-    }
-    Ok(Some(reason))
+    crate::script::skip_or_fail(reason, "TESSERA_REQUIRE_XMPPJS")
 }
 
 /// Runs `tests/js/<name>` against `server`'s STARTTLS listener with `--host --port --timeout`
@@ -71,13 +68,7 @@ pub async fn run_script(
     args: &[&str],
 ) -> anyhow::Result<Option<ScriptRun>> {
     if let Some(reason) = skip_reason().await? {
-        #[allow(
-            clippy::print_stderr,
-            reason = "the skip must be visible in the test output"
-        )]
-        {
-            eprintln!("SKIPPED {name}: {reason}");
-        }
+        crate::script::report_skip(name, &reason);
         return Ok(None);
     }
     let addr = server.c2s_addr();
@@ -95,12 +86,5 @@ pub async fn run_script(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {name}"))?;
-    let output = tokio::time::timeout(TIMEOUT * 2, child.wait_with_output())
-        .await
-        .with_context(|| format!("{name} did not finish"))??;
-    Ok(Some(ScriptRun {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }))
+    crate::script::finish(child, name).await.map(Some)
 }

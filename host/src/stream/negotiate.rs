@@ -144,15 +144,7 @@ pub(crate) async fn run(
                             stage = Stage::Authenticated(user);
                             break;
                         }
-                        SaslOutcome::Failure => {
-                            sasl_failures += 1;
-                            if sasl_failures >= 5 {
-                                return Err(ConnError::stream(
-                                    "policy-violation",
-                                    "too many failed authentication attempts",
-                                ));
-                            }
-                        }
+                        SaslOutcome::Failure => failed(&mut sasl_failures)?,
                     }
                 }
                 (Stage::Plaintext, "authenticate", ns::SASL2)
@@ -203,15 +195,7 @@ pub(crate) async fn run(
                                 sasl2::Completed::Refused => {}
                             }
                         }
-                        SaslOutcome::Failure => {
-                            sasl_failures += 1;
-                            if sasl_failures >= 5 {
-                                return Err(ConnError::stream(
-                                    "policy-violation",
-                                    "too many failed authentication attempts",
-                                ));
-                            }
-                        }
+                        SaslOutcome::Failure => failed(&mut sasl_failures)?,
                     }
                 }
                 (Stage::Authenticated(user), "iq", ns::JABBER_CLIENT) => {
@@ -245,6 +229,19 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// Counts a failed authentication on this stream; the fifth ends it (the per-IP and per-account
+/// throttle keeps counting across streams).
+fn failed(failures: &mut u32) -> Result<(), ConnError> {
+    *failures += 1;
+    if *failures >= 5 {
+        return Err(ConnError::stream(
+            "policy-violation",
+            "too many failed authentication attempts",
+        ));
+    }
+    Ok(())
 }
 
 async fn expect_header(conn: &mut Conn) -> Result<StreamHeader, ConnError> {

@@ -13,10 +13,8 @@
 //! (SHA-1) to its id, or nothing is converted. Failures are logged and never fail the publish:
 //! the avatar is published whatever happens to the vCard.
 
-use base64::Engine as _;
-use sha1::{Digest as _, Sha1};
 use tessera_sdk::minidom::Element;
-use tessera_sdk::{HostError, log, requests};
+use tessera_sdk::{HostError, avatar, log, requests};
 
 use crate::node::Store;
 use crate::{ns, xml};
@@ -68,15 +66,10 @@ fn image(store: &Store, info: &Element) -> Option<(String, String)> {
         ));
         return None;
     };
-    let b64: String = data
-        .text()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&b64)
-        .ok()?;
-    if sha1_hex(&bytes) != id.to_ascii_lowercase() {
+    let bytes = avatar::decode_base64(&data.text())?;
+    // Re-encoded: a client's line breaks are not part of the image.
+    let b64 = avatar::encode_base64(&bytes);
+    if avatar::image_id(&bytes) != id.to_ascii_lowercase() {
         log::info(&format!(
             "avatar of {owner} not copied into the vCard: its id is not the image's SHA-1"
         ));
@@ -129,14 +122,6 @@ fn into_vcard(owner: &str, photo: Option<(String, String)>) -> Result<(), HostEr
             "the vCard refused the photo (too large?)".to_owned(),
         ))
     }
-}
-
-/// The XEP-0084 §4.2 id of an image: its SHA-1, in lower-case hex.
-fn sha1_hex(bytes: &[u8]) -> String {
-    Sha1::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `<iq type='{type_}' from='{owner}' id='pep-avatar'>{payload}</iq>`.

@@ -380,15 +380,7 @@ fn bad_config_names_the_key() {
 const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 fn png_sha1() -> String {
-    use base64::Engine as _;
-    use sha1::Digest as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(PNG_B64)
-        .unwrap();
-    sha1::Sha1::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    tessera_sdk::avatar::image_id(&tessera_sdk::avatar::decode_base64(PNG_B64).unwrap())
 }
 
 #[test]

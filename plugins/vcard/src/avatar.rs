@@ -17,12 +17,10 @@
 //! A vCard stored before this existed gets its hash the first time its owner reads or sets it.
 //! Failures are logged (accounts and what failed, never the image) and never fail the vCard set.
 
-use base64::Engine as _;
-use sha1::{Digest as _, Sha1};
 use tessera_sdk::kv::Kv;
 use tessera_sdk::minidom::Element;
 use tessera_sdk::scope::{self, Lifetime};
-use tessera_sdk::{HostError, Owner, Stanza, Verdict, log, requests};
+use tessera_sdk::{HostError, Owner, Stanza, Verdict, avatar, log, requests};
 
 use crate::ns;
 use crate::store::CATEGORY;
@@ -46,31 +44,18 @@ pub(crate) struct Photo {
 impl Photo {
     /// The XEP-0153 §4.1 / XEP-0084 §4.2 hash: SHA-1 of the image, lower-case hex.
     pub(crate) fn sha1(&self) -> String {
-        sha1_hex(&self.bytes)
+        avatar::image_id(&self.bytes)
     }
-}
-
-fn sha1_hex(bytes: &[u8]) -> String {
-    Sha1::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The inline photo of `vcard` (`PHOTO/BINVAL` with its `TYPE`); none for no photo, an external
 /// one (`EXTVAL`) or one that is not base64.
 pub(crate) fn photo(vcard: &Element) -> Option<Photo> {
     let photo = vcard.get_child("PHOTO", ns::VCARD_TEMP)?;
-    let b64: String = photo
-        .get_child("BINVAL", ns::VCARD_TEMP)?
-        .text()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&b64)
-        .ok()
+    let bytes = avatar::decode_base64(&photo.get_child("BINVAL", ns::VCARD_TEMP)?.text())
         .filter(|b| !b.is_empty())?;
+    // Re-encoded: the client's line breaks are not part of the image.
+    let b64 = avatar::encode_base64(&bytes);
     let mime = photo
         .get_child("TYPE", ns::VCARD_TEMP)
         .map(|t| t.text().trim().to_owned())

@@ -424,15 +424,7 @@ fn the_manifest_owns_the_vcard_and_declares_public_data_kept_until_removed() {
 const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 fn png_sha1() -> String {
-    use base64::Engine as _;
-    use sha1::Digest as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(PNG_B64)
-        .unwrap();
-    sha1::Sha1::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    tessera_sdk::avatar::image_id(&tessera_sdk::avatar::decode_base64(PNG_B64).unwrap())
 }
 
 fn photo_vcard() -> String {
