@@ -96,7 +96,8 @@ fn send_last(store: &Store, session: &str, node: &Node) {
 
 /// XEP-0163 §4.3.2: `session` came online; it gets the last item of each node it may see, of
 /// its own account and of each local contact whose presence it is subscribed to (`to`/`both`).
-/// `max_nodes` bounds the nodes read per account.
+/// `max_nodes` bounds the nodes listed per account; only the nodes the session asked for
+/// (`+notify`) are read.
 pub(crate) fn session_available(session: &str, max_nodes: u32) {
     let Some((user, _)) = session.split_once('/') else {
         return;
@@ -124,6 +125,10 @@ pub(crate) fn session_available(session: &str, max_nodes: u32) {
             continue;
         };
         for name in names {
+            // Asked about first: one host call, where the node's metadata is a storage read.
+            if !wants(session, &name) {
+                continue;
+            }
             let Ok(Some(node)) = store.load(&name) else {
                 continue;
             };
