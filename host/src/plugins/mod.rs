@@ -207,7 +207,13 @@ struct Inner {
     reloading: tokio::sync::Mutex<()>,
     /// Event queues and the swap signal timers follow.
     events: events::Events,
+    /// Something derived from the plugin set (the server's XEP-0115 caps), with the registry it
+    /// was derived from: held, so a new registry can never reuse its address.
+    derived: std::sync::Mutex<Option<Derived>>,
 }
+
+/// A value derived from a plugin set, with that set.
+type Derived = (Arc<dispatch::Registry>, Option<Arc<str>>);
 
 /// The loaded plugins. Cheap to clone; every clone is the same set.
 #[derive(Clone)]
@@ -257,6 +263,7 @@ impl Plugins {
                 registry: RwLock::new(Arc::new(registry)),
                 reloading: tokio::sync::Mutex::new(()),
                 events: events::Events::new(&config.plugins),
+                derived: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -272,6 +279,26 @@ impl Plugins {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// A value computed from the current plugin set by `compute`, cached until the set changes
+    /// (a reload): the server's XEP-0115 caps feature, which every login sends and which hashes
+    /// the whole disco#info.
+    pub(crate) fn derived(&self, compute: impl FnOnce() -> Option<String>) -> Option<Arc<str>> {
+        let registry = self.registry();
+        let mut slot = self
+            .inner
+            .derived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((r, value)) = slot.as_ref()
+            && Arc::ptr_eq(r, &registry)
+        {
+            return value.clone();
+        }
+        let value = compute().map(Arc::from);
+        *slot = Some((registry, value.clone()));
+        value
     }
 
     /// The loaded plugins' config names, in load order.

@@ -335,18 +335,22 @@ fn session_features(shared: &Shared, f: &mut String, sm: bool) {
     }
     // XEP-0352: the client may say it is inactive.
     let _ = write!(f, "<csi xmlns='{}'/>", ns::CSI);
-    // XEP-0115 §6.3: the server's own caps, so a client that knows them skips disco.
-    let (features, identities) = (
-        shared.plugins.disco_features(),
-        shared.plugins.disco_identities(),
-    );
-    let info = crate::im::disco::ServerInfo {
-        version: shared.config.features.version,
-        features: &features,
-        identities: &identities,
-        contact: &shared.config.contact,
-    };
-    if let Some(caps) = info.caps_feature() {
+    // XEP-0115 §6.3: the server's own caps, so a client that knows them skips disco. Hashed
+    // once per plugin set, not per login.
+    let caps = shared.plugins.derived(|| {
+        let (features, identities) = (
+            shared.plugins.disco_features(),
+            shared.plugins.disco_identities(),
+        );
+        crate::im::disco::ServerInfo {
+            version: shared.config.features.version,
+            features: &features,
+            identities: &identities,
+            contact: &shared.config.contact,
+        }
+        .caps_feature()
+    });
+    if let Some(caps) = caps {
         f.push_str(&caps);
     }
     // RFC 6121 §2.6.1 and §3.4.1.
