@@ -393,7 +393,14 @@ async fn connect(server: &TestServer) -> anyhow::Result<RawConn> {
 
 #[tokio::test]
 async fn fast_tokens_log_in_in_one_round_trip_rotate_and_are_invalidated() -> anyhow::Result<()> {
-    let server = server().await?;
+    // Many refused logins on purpose: the failure throttle (which counts token logins too) must
+    // not get in the way.
+    let server = TestServer::with_config(
+        "[sasl]\nmax_failures_per_ip = 100\nmax_failures_per_account = 100\n",
+    )
+    .await?;
+    server.add_user("alice", PW).await?;
+    server.add_user("bob", PW).await?;
     let (_, features) = RawConn::encrypted(server.c2s_addr(), server.ca.client_config()).await?;
     assert!(
         features.contains(
@@ -471,6 +478,31 @@ async fn fast_tokens_log_in_in_one_round_trip_rotate_and_are_invalidated() -> an
         .expect_err("retired by the newer token");
     assert!(err.to_string().contains("<not-authorized"), "{err}");
 
+    // A token is bound to the mechanism it was issued for (§4): t2 (NONE) fails with
+    // HT-SHA-256-EXPR; one issued for EXPR logs in bound to this TLS connection.
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast_bound("alice", &t2, AGENT)
+        .await
+        .expect_err("issued for another mechanism");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+    let expr = "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-EXPR'/>";
+    let (_laptop, success) = alice(
+        &server,
+        &format!("<user-agent id='5c0d3f4e-9a1b-4c2d-8e7f-0a1b2c3d4e5f'/>{expr}"),
+    )
+    .await?;
+    let (t3, _) = token(&success).expect("an EXPR token");
+    let laptop_agent = "<user-agent id='5c0d3f4e-9a1b-4c2d-8e7f-0a1b2c3d4e5f'/>";
+    let mut conn = connect(&server).await?;
+    conn.sasl2_fast_bound("alice", &t3, laptop_agent).await?;
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast("alice", &t3, "", laptop_agent)
+        .await
+        .expect_err("an EXPR token without the binding");
+    assert!(err.to_string().contains("<not-authorized"), "{err}");
+
     // Logging out with the token invalidates it (§6.2).
     let mut conn = connect(&server).await?;
     let success = conn
@@ -494,5 +526,29 @@ async fn fast_can_be_turned_off() -> anyhow::Result<()> {
     assert!(!features.contains("urn:xmpp:fast:0"), "{features}");
     let (_, success) = alice(&server, &format!("{AGENT}{REQUEST_TOKEN}")).await?;
     assert!(token(&success).is_none(), "{success}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_token_logins_count_toward_the_throttle() -> anyhow::Result<()> {
+    let server = server().await?;
+    let (_first, success) = alice(&server, &format!("{AGENT}{REQUEST_TOKEN}")).await?;
+    let (token, _) = token(&success).expect("a token");
+    // Five wrong tokens (the default `max_failures_per_account`)...
+    for _ in 0..5 {
+        let mut conn = connect(&server).await?;
+        let err = conn
+            .sasl2_fast("alice", "a guessed token", "", AGENT)
+            .await
+            .expect_err("wrong token");
+        assert!(err.to_string().contains("<not-authorized"), "{err}");
+    }
+    // ...and even the right one waits, as a password would (guessing tokens is no way around it).
+    let mut conn = connect(&server).await?;
+    let err = conn
+        .sasl2_fast("alice", &token, "", AGENT)
+        .await
+        .expect_err("throttled");
+    assert!(err.to_string().contains("<temporary-auth-failure"), "{err}");
     Ok(())
 }

@@ -224,16 +224,61 @@ impl RawConn {
         fast_attrs: &str,
         extra: &str,
     ) -> anyhow::Result<String> {
+        self.sasl2_fast_with("HT-SHA-256-NONE", &[], user, token, fast_attrs, extra)
+            .await
+    }
+
+    /// As [`RawConn::sasl2_fast`] with HT-SHA-256-EXPR: the proofs bound to this TLS connection
+    /// (RFC 9266 `tls-exporter`, TLS 1.3).
+    ///
+    /// # Errors
+    /// As [`RawConn::sasl2_fast`], or no exporter on this connection.
+    pub async fn sasl2_fast_bound(
+        &mut self,
+        user: &str,
+        token: &str,
+        extra: &str,
+    ) -> anyhow::Result<String> {
+        let cb = self
+            .tls_exporter()
+            .context("no tls-exporter on this connection")?;
+        self.sasl2_fast_with("HT-SHA-256-EXPR", &cb, user, token, "", extra)
+            .await
+    }
+
+    /// The RFC 9266 `tls-exporter` value of this TLS 1.3 connection.
+    pub fn tls_exporter(&self) -> Option<Vec<u8>> {
+        let Some(Transport::Tls(s)) = self.transport.as_ref() else {
+            return None;
+        };
+        let mut out = vec![0u8; 32];
+        s.get_ref()
+            .1
+            .export_keying_material(&mut out, b"EXPORTER-Channel-Binding", None)
+            .ok()?;
+        Some(out)
+    }
+
+    async fn sasl2_fast_with(
+        &mut self,
+        mechanism: &str,
+        cb: &[u8],
+        user: &str,
+        token: &str,
+        fast_attrs: &str,
+        extra: &str,
+    ) -> anyhow::Result<String> {
         use hmac::Mac as _;
         let mac = |label: &[u8]| -> anyhow::Result<Vec<u8>> {
             let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes())?;
             m.update(label);
+            m.update(cb);
             Ok(m.finalize().into_bytes().to_vec())
         };
         let mut initial = format!("{user}\0").into_bytes();
         initial.extend(mac(b"Initiator")?);
         self.send(format!(
-            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'>\
+            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='{mechanism}'>\
              <initial-response>{}</initial-response><fast xmlns='urn:xmpp:fast:0'{fast_attrs}/>{extra}\
              </authenticate>",
             B64.encode(initial)
