@@ -14,6 +14,7 @@
 //!
 //! - [`login`]: idle sessions held at once ([`sessions`]) and full logins per second
 //!   ([`login_rate`]), over registered [`Accounts`].
+//! - [`muc`]: one room's fan-out to many occupants (issue 7), [`muc::room_fanout`].
 //! - [`scram`]: the SCRAM client they log in with, caching salted passwords ([`ScramCache`]) so
 //!   the client's PBKDF2 does not count against the server.
 
@@ -33,6 +34,7 @@ use crate::RawConn;
 use crate::raw::closes_element;
 
 pub mod login;
+pub mod muc;
 pub mod scram;
 
 pub use login::{Accounts, Held, Logins, login_rate, sessions, warm};
