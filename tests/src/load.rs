@@ -296,6 +296,37 @@ async fn receive(
 ) -> anyhow::Result<Vec<u64>> {
     let mut latencies = Vec::new();
     let mut buf = std::mem::take(&mut session.pending);
+    read_messages(
+        &session.jid,
+        &mut session.reader,
+        &mut buf,
+        &stop,
+        |stanza| {
+            let Some(sent) = sent_micros(stanza) else {
+                return;
+            };
+            pair.window.add_permits(1);
+            let now = Instant::now();
+            if now >= count_from && now < stop_at {
+                received.fetch_add(1, Ordering::Relaxed);
+                let now = u64::try_from((now - start).as_micros()).unwrap_or(u64::MAX);
+                latencies.push(now.saturating_sub(sent));
+            }
+        },
+    )
+    .await?;
+    Ok(latencies)
+}
+
+/// Reads whole `<message/>` stanzas (what precedes `</message>`) until `stop`, handing each to
+/// `on_message`; unconsumed bytes stay in `buf`. A bounced message (type `error`) fails the run.
+async fn read_messages(
+    jid: &str,
+    reader: &mut ReadHalf<TlsStream<TcpStream>>,
+    buf: &mut Vec<u8>,
+    stop: &AtomicBool,
+    mut on_message: impl FnMut(&[u8]),
+) -> anyhow::Result<()> {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         // Consume every whole message in the buffer.
@@ -305,28 +336,18 @@ async fn receive(
             consumed += end + b"</message>".len();
             if find(stanza, b"type='error'").is_some() || find(stanza, b"type=\"error\"").is_some()
             {
-                bail!("{}: a message bounced", session.jid);
+                bail!("{jid}: a message bounced");
             }
-            let Some(sent) = sent_micros(stanza) else {
-                continue;
-            };
-            pair.window.add_permits(1);
-            let now = Instant::now();
-            if now >= count_from && now < stop_at {
-                received.fetch_add(1, Ordering::Relaxed);
-                let now = u64::try_from((now - start).as_micros()).unwrap_or(u64::MAX);
-                latencies.push(now.saturating_sub(sent));
-            }
+            on_message(stanza);
         }
         buf.drain(..consumed);
         if stop.load(Ordering::Acquire) {
-            return Ok(latencies);
+            return Ok(());
         }
-        let read =
-            tokio::time::timeout(Duration::from_millis(200), session.reader.read(&mut chunk));
+        let read = tokio::time::timeout(Duration::from_millis(200), reader.read(&mut chunk));
         match read.await {
             Err(_) => {}
-            Ok(Ok(0)) => bail!("{}: server closed the stream", session.jid),
+            Ok(Ok(0)) => bail!("{jid}: server closed the stream"),
             Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             Ok(Err(e)) => return Err(e).context("read"),
         }

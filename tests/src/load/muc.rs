@@ -18,7 +18,7 @@ use anyhow::{Context as _, bail};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::Semaphore;
 
-use super::{Latency, Report, Session, find, sent_micros};
+use super::{Latency, Report, Session, find, read_messages, sent_micros};
 
 /// A fan-out run's parameters.
 #[derive(Debug, Clone, Copy)]
@@ -286,41 +286,22 @@ async fn read(
     let own = format!("/{nick}'");
     let own_dq = format!("/{nick}\"");
     let mut latencies = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        let mut consumed = 0;
-        while let Some(end) = find(&buf[consumed..], b"</message>") {
-            let stanza = &buf[consumed..consumed + end];
-            consumed += end + b"</message>".len();
-            if find(stanza, b"type='error'").is_some() || find(stanza, b"type=\"error\"").is_some()
-            {
-                bail!("{jid}: a groupchat message bounced");
-            }
-            let Some(sent) = sent_micros(stanza) else {
-                continue;
-            };
-            if let Some(window) = &window
-                && (find(stanza, own.as_bytes()).is_some()
-                    || find(stanza, own_dq.as_bytes()).is_some())
-            {
-                window.add_permits(1);
-            }
-            let now = Instant::now();
-            if now >= count_from && now < stop_at {
-                delivered.fetch_add(1, Ordering::Relaxed);
-                let now = u64::try_from((now - start).as_micros()).unwrap_or(u64::MAX);
-                latencies.push(now.saturating_sub(sent));
-            }
+    read_messages(&jid, &mut reader, &mut buf, &stop, |stanza| {
+        let Some(sent) = sent_micros(stanza) else {
+            return;
+        };
+        if let Some(window) = &window
+            && (find(stanza, own.as_bytes()).is_some() || find(stanza, own_dq.as_bytes()).is_some())
+        {
+            window.add_permits(1);
         }
-        buf.drain(..consumed);
-        if stop.load(Ordering::Acquire) {
-            return Ok(latencies);
+        let now = Instant::now();
+        if now >= count_from && now < stop_at {
+            delivered.fetch_add(1, Ordering::Relaxed);
+            let now = u64::try_from((now - start).as_micros()).unwrap_or(u64::MAX);
+            latencies.push(now.saturating_sub(sent));
         }
-        match tokio::time::timeout(Duration::from_millis(200), reader.read(&mut chunk)).await {
-            Err(_) => {}
-            Ok(Ok(0)) => bail!("{jid}: server closed the stream"),
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Ok(Err(e)) => return Err(e).context("read"),
-        }
-    }
+    })
+    .await?;
+    Ok(latencies)
 }
