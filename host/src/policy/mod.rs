@@ -147,7 +147,7 @@ fn account_data(config: &Config) -> String {
              a hash of the client's installation id for {} at most: it is deleted when it \
              expires, when the client replaces or revokes it, when the password changes and \
              with the account.",
-            humantime::format_duration(lifetime)
+            human(lifetime)
         ));
     }
     text
@@ -269,5 +269,23 @@ fn human(d: Duration) -> String {
         _ if s.is_multiple_of(3_600) => unit(s / 3_600, "hour"),
         _ if s.is_multiple_of(60) => unit(s / 60, "minute"),
         _ => unit(s, "second"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_tokens_are_in_the_account_data_as_configured() {
+        let on = Config::from_toml_str("").expect("defaults");
+        let text = account_data(&on);
+        assert!(text.contains("XEP-0484 FAST"), "{text}");
+        assert!(text.contains("for 14 days at most"), "{text}");
+        let off = Config::from_toml_str("[sasl]\nfast_token_lifetime = \"0s\"\n").expect("off");
+        assert!(
+            !account_data(&off).contains("token"),
+            "no FAST, no tokens to speak of"
+        );
     }
 }
