@@ -44,7 +44,8 @@
 //! - [`Stanza`]: the header the host parsed plus the XML, parsed lazily into a
 //!   [`minidom::Element`]; reply and error builders: `stanza.rs`. Errors: `error.rs`.
 //! - XEP helpers: [`forms`] (XEP-0004 data forms), [`rsm`] (XEP-0059 result set management),
-//!   [`commands`] (XEP-0050 ad-hoc commands), [`avatar`] (base64 images and their SHA-1 ids).
+//!   [`commands`] (XEP-0050 ad-hoc commands), [`avatar`] (base64 images and their SHA-1 ids), [`blocking`] (whom a user blocked,
+//!   XEP-0191).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
 //!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
 //!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`requests`] (0.1.2: other plugins'
@@ -58,6 +59,7 @@ pub mod accounts;
 pub mod archive;
 pub mod avatar;
 pub mod blobs;
+pub mod blocking;
 pub mod caps;
 pub mod clock;
 pub mod commands;

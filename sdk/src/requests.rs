@@ -7,8 +7,9 @@
 //! server, with one payload that another loaded plugin owns; it runs as if the account had sent
 //! it, and the answer (`result` or `error`) comes back instead of going anywhere.
 //!
-//! One level only: a call that a request started cannot make another request
-//! ([`HostError::Unavailable`]), so two plugins asking each other cannot loop.
+//! A call that a request started may ask in turn, but never a plugin already in that chain
+//! ([`HostError::Unavailable`]), so two plugins asking each other cannot loop; a chain is at
+//! most 4 plugins long.
 //!
 //! ```
 //! use tessera_sdk::minidom::Element;
@@ -41,6 +42,16 @@ pub fn ask(iq: &Element) -> Result<Element, HostError> {
     answer
         .parse()
         .map_err(|e| HostError::Invalid(format!("the answer does not parse: {e}")))
+}
+
+/// Whether another loaded plugin owns the payload `{namespace}name`, so [`ask`] can reach it
+/// (false without the grant): a plugin that merely works better with another skips asking when
+/// it is not there.
+pub fn answers(namespace: &str, name: &str) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::tessera::plugin::requests::answers(namespace, name);
+    #[cfg(not(target_arch = "wasm32"))]
+    return crate::testing::fake::answers(namespace, name);
 }
 
 /// As [`ask`], serialised both ways.

@@ -855,3 +855,49 @@ async fn avatars_convert_between_pep_and_vcard() -> anyhow::Result<()> {
     alice.close().await?;
     bob.close().await
 }
+
+/// XEP-0191 with PEP: a contact the user blocked gets none of the user's PEP notifications, nor
+/// the last items when it comes online, though still subscribed to the user's presence; after an
+/// unblock it gets them again.
+#[tokio::test]
+async fn a_blocked_contact_gets_no_pep_notifications() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut alice = connect(&server, "alice").await?;
+    let mut bob = connect(&server, "bob").await?;
+    befriend(&mut alice, &mut bob).await?;
+    let block = |verb: &str| {
+        format!("<{verb} xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></{verb}>")
+    };
+    iq(&mut alice, None, true, &block("block"))
+        .await?
+        .map_err(|e| anyhow::anyhow!("block refused: {e:?}"))?;
+    publish_ok(
+        &mut alice,
+        NICK,
+        "current",
+        &format!("<nick xmlns='{NICK}'>Secret</nick>"),
+        &[],
+    )
+    .await?;
+    expect_no_event(&mut bob, "alice@localhost", NICK).await?;
+    // A new session of bob's gets no last item either.
+    let mut phone = connect(&server, "bob").await?;
+    expect_no_event(&mut phone, "alice@localhost", NICK).await?;
+
+    iq(&mut alice, None, true, &block("unblock"))
+        .await?
+        .map_err(|e| anyhow::anyhow!("unblock refused: {e:?}"))?;
+    publish_ok(
+        &mut alice,
+        NICK,
+        "current",
+        &format!("<nick xmlns='{NICK}'>Alice</nick>"),
+        &[],
+    )
+    .await?;
+    expect_event(&mut bob, "alice@localhost", NICK).await?;
+    for c in [alice, bob, phone] {
+        c.close().await?;
+    }
+    Ok(())
+}

@@ -390,6 +390,18 @@ impl requests::Host for HostState {
         let shared = guest_try!(self.granted_server(Capability::Requests));
         Ok(super::request::ask(&shared, &self.plugin, &xml).await)
     }
+
+    async fn answers(&mut self, namespace: String, name: String) -> wasmtime::Result<bool> {
+        let Ok(shared) = self.granted_server(Capability::Requests) else {
+            return Ok(false);
+        };
+        Ok(super::request::answers(
+            &shared,
+            &self.plugin,
+            &namespace,
+            &name,
+        ))
+    }
 }
 
 /// Most entries one archive page returns, whatever the guest asks (XEP-0313 lets the server

@@ -10,9 +10,9 @@
 //! answer through `router.send`, or the host's error answer) is caught by [`Requests::catch`] on
 //! its way into the router and handed to the waiting caller.
 //!
-//! A request is one level deep: a call a request started cannot make another (a task-local
-//! marks it), so plugins cannot build chains or cycles in which one waits for an instance held by
-//! its own caller.
+//! A call a request started may ask in turn, but a task-local keeps the chain of plugins it went
+//! through: a request never reaches a plugin already in it (a cycle would have a plugin wait for
+//! an instance its own caller holds), and a chain is at most [`MAX_CHAIN`] plugins long.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,9 +29,13 @@ use crate::im::stanza::parse_jid;
 use crate::server::Shared;
 
 tokio::task_local! {
-    /// Set while a request's call runs: the requests it would make are refused.
-    static IN_REQUEST: ();
+    /// The plugins a chain of requests went through, the asking one first, while the last of
+    /// them answers.
+    static CHAIN: Vec<String>;
 }
+
+/// The longest chain of plugins requests may go through (the first asker included).
+const MAX_CHAIN: usize = 4;
 
 /// The resource prefix of the private addresses requests are asked from.
 const RESOURCE_PREFIX: &str = "tessera-request-";
@@ -92,6 +96,15 @@ impl Requests {
     }
 }
 
+/// Whether a plugin other than `ctx`'s owns `{namespace}name` (`requests.answers`).
+pub(crate) fn answers(shared: &Shared, ctx: &PluginCtx, namespace: &str, name: &str) -> bool {
+    shared
+        .plugins
+        .registry()
+        .iq_owner(namespace, name)
+        .is_some_and(|p| p.name() != ctx.name)
+}
+
 /// Checks `xml` (see the WIT docs of `ask`) and returns the IQ, its account and its payload's
 /// owner.
 fn check(
@@ -146,12 +159,22 @@ fn check(
 
 /// Runs one request for the plugin `ctx`; the serialised answer.
 pub(crate) async fn ask(shared: &Shared, ctx: &PluginCtx, xml: &str) -> Result<String, Error> {
-    if IN_REQUEST.try_with(|()| ()).is_ok() {
+    let (mut iq, account, owner) = check(shared, ctx, xml)?;
+    let mut chain = CHAIN
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| vec![ctx.name.clone()]);
+    if chain.iter().any(|p| p == owner.name()) {
+        return Err(Error::Unavailable(format!(
+            "{} is already in this chain of requests",
+            owner.name()
+        )));
+    }
+    if chain.len() >= MAX_CHAIN {
         return Err(Error::Unavailable(
-            "a call started by a request cannot make one".to_owned(),
+            "too long a chain of requests".to_owned(),
         ));
     }
-    let (mut iq, account, owner) = check(shared, ctx, xml)?;
+    chain.push(owner.name().to_owned());
     let nonce: [u8; 12] = rand::random();
     let resource = nonce.iter().fold(RESOURCE_PREFIX.to_owned(), |mut s, b| {
         s.push_str(&format!("{b:02x}"));
@@ -169,8 +192,8 @@ pub(crate) async fn ask(shared: &Shared, ctx: &PluginCtx, xml: &str) -> Result<S
     );
     tracing::debug!(plugin = %ctx.name, owner = %owner.name(), "request");
     shared.requests.open(from.clone());
-    let flow = IN_REQUEST
-        .scope((), super::iq::owned(shared, &from, iq))
+    let flow = CHAIN
+        .scope(chain, super::iq::owned(shared, &from, iq))
         .await;
     let answer = shared.requests.close(&from);
     match (flow, answer) {

@@ -44,25 +44,9 @@ pub(crate) fn normalise(text: &str) -> Option<String> {
     Jid::new(text).ok().map(|j| j.to_string())
 }
 
-/// The forms of `address` a blocklist item can name, most specific first (XEP-0016 §2.1:
-/// `user@domain/resource`, `user@domain`, `domain/resource`, `domain`). An item matches the
-/// address if it equals one of them: blocking `user@domain` blocks every resource of it,
-/// blocking `domain` everyone there (and the domain itself).
-pub(crate) fn forms(address: &Jid) -> Vec<String> {
-    let domain = address.domain().as_str();
-    let mut forms = Vec::with_capacity(4);
-    if let Some(resource) = address.resource() {
-        forms.push(address.to_string());
-        if address.node().is_some() {
-            forms.push(address.to_bare().to_string());
-            forms.push(format!("{domain}/{}", resource.as_str()));
-        }
-    } else if address.node().is_some() {
-        forms.push(address.to_string());
-    }
-    forms.push(domain.to_owned());
-    forms
-}
+/// The forms of `address` an item can name (XEP-0016 §2.1, shared with other plugins in the
+/// SDK).
+pub(crate) use tessera_sdk::blocking::forms;
 
 /// Whether `user` blocked `address` (a JID as written in a stanza; one that does not parse is
 /// never blocked: the host refuses such addresses before any hook).

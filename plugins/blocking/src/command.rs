@@ -102,7 +102,10 @@ fn answer(
         ("get", "blocklist") => {
             let list = blocklist::list(account)
                 .map_err(|e| blocklist::internal("read the blocklist", account, &e))?;
+            // Only a bound session gets pushes: another plugin asking for the list on the
+            // account's behalf (`requests`) is no resource of it.
             if let Some(session) = session
+                && sessions::list(account).iter().any(|s| s.jid == session)
                 && let Err(e) = ephemeral::set(&format!("{INTERESTED}{session}"), b"")
             {
                 log::warn(&format!(

@@ -15,8 +15,10 @@
 //!   `incoming` hook (as for vCards) and are answered from its bare JID: items, subject to the
 //!   node's access model; anything that changes the node is `forbidden`.
 //! - Notifications (`notify`): `headline` messages from the owner's bare JID to the available
-//!   sessions of the owner and of the local contacts the access model admits; the last item of
-//!   each visible node to a session that comes online (`session-available`).
+//!   sessions of the owner and of the local contacts the access model admits, that asked for the
+//!   node (`+notify` caps) and that the owner did not block (XEP-0191, the blocklist asked of the
+//!   blocking plugin); the last item of each visible node to a session that comes online
+//!   (`session-available`).
 //! - Bookmarks (`bookmarks`): XEP-0402 kept in step with XEP-0048 over PEP and over XEP-0049
 //!   (the `outgoing` hook takes private XML requests for `storage:bookmarks` before the
 //!   `private` plugin does).
@@ -29,7 +31,7 @@
 //! Grants: `log`, `router` with `router.impersonate` (answers and notifications come from the
 //! account's bare JID), `kv`, `roster` (access model `presence`, notification fan-out),
 //! `sessions` (who is online), `caps` (who asked for a node's events), `requests` (the vCard, for
-//! XEP-0398), `clock` (generated item ids).
+//! XEP-0398, and the blocklist), `clock` (generated item ids).
 //!
 //! ## Layout
 //! - this file: the manifest, addressing and the dispatch of the hooks and events;

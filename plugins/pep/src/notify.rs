@@ -6,7 +6,7 @@
 
 use tessera_sdk::jid::BareJid;
 use tessera_sdk::minidom::Element;
-use tessera_sdk::{caps, log, roster, router, sessions};
+use tessera_sdk::{blocking, caps, log, roster, router, sessions};
 
 use crate::access;
 use crate::node::{Node, SendLast, Store};
@@ -65,13 +65,36 @@ fn send_to(owner: &str, session: &str, node: &str, child: &Element) {
 /// Sends `child` (an `<items/>`, `<delete/>` or `<purge/>` event) to every available session of
 /// the node's audience ([`access::audience`]).
 pub(crate) fn broadcast(owner: &str, node: &Node, child: &Element) {
+    let blocked = blocked_by(owner);
     for account in access::audience(owner, node) {
+        let own = access::same(&account, owner);
         for session in sessions::list(&account) {
-            if session.is_available() {
+            if session.is_available() && (own || !is_blocked(blocked.as_deref(), &session.jid)) {
                 send_to(owner, &session.jid, &node.name, child);
             }
         }
     }
+}
+
+/// Whom `owner` blocked (XEP-0191, asked of the blocking plugin): what the plugin sends passes
+/// no other plugin's hooks, so it keeps the user's notifications from blocked contacts itself.
+/// `None` when the list cannot be read: then nobody but the owner is notified (a notification
+/// missed is better than one to someone the user blocked).
+fn blocked_by(owner: &str) -> Option<Vec<String>> {
+    match blocking::blocklist(owner) {
+        Ok(list) => Some(list),
+        Err(e) => {
+            log::warn(&format!(
+                "PEP notifications of {owner} held back: the blocklist is unreadable: {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// Whether `session` is blocked by a list from [`blocked_by`] (an unknown list blocks everyone).
+fn is_blocked(list: Option<&[String]>, session: &str) -> bool {
+    list.is_none_or(|l| blocking::is_blocked(l, session))
 }
 
 /// The last item of `node` as an event for `session`, if the node sends it on presence.
@@ -124,11 +147,17 @@ pub(crate) fn session_available(session: &str, max_nodes: u32) {
         let Ok(names) = store.names(max_nodes) else {
             continue;
         };
+        // Asked about first: one host call, where the node's metadata is a storage read.
+        let names: Vec<String> = names.into_iter().filter(|n| wants(session, n)).collect();
+        if names.is_empty() {
+            continue;
+        }
+        // A contact the owner blocked gets none of the owner's items (asked only when there is
+        // something to send).
+        if owner != user && is_blocked(blocked_by(&owner).as_deref(), session) {
+            continue;
+        }
         for name in names {
-            // Asked about first: one host call, where the node's metadata is a storage read.
-            if !wants(session, &name) {
-                continue;
-            }
             let Ok(Some(node)) = store.load(&name) else {
                 continue;
             };

@@ -379,6 +379,14 @@ fn bad_config_names_the_key() {
 /// A 1×1 PNG and its SHA-1 (XEP-0084 §4.2: the item id).
 const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
+/// The requests asked since the last call, but the blocklist reads every broadcast makes.
+fn vcard_requests() -> Vec<String> {
+    testing::take_requests()
+        .into_iter()
+        .filter(|r| !r.contains("urn:xmpp:blocking"))
+        .collect()
+}
+
 fn png_sha1() -> String {
     tessera_sdk::avatar::image_id(&tessera_sdk::avatar::decode_base64(PNG_B64).unwrap())
 }
@@ -404,7 +412,7 @@ fn a_published_avatar_goes_into_the_vcard() {
         "",
     );
     assert!(
-        testing::take_requests().is_empty(),
+        vcard_requests().is_empty(),
         "the data alone converts nothing"
     );
     publish(
@@ -417,7 +425,7 @@ fn a_published_avatar_goes_into_the_vcard() {
         ),
         "",
     );
-    let asked = testing::take_requests();
+    let asked = vcard_requests();
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(
         asked[0].contains("<vCard xmlns=\"vcard-temp\"/>")
@@ -457,7 +465,7 @@ fn a_published_avatar_goes_into_the_vcard() {
         "<metadata xmlns='urn:xmpp:avatar:metadata'><info id='0000' bytes='70' type='image/png'/></metadata>",
         "",
     );
-    assert!(testing::take_requests().is_empty());
+    assert!(vcard_requests().is_empty());
     // Avatar disabled (no info): the photo is taken out.
     testing::answer_requests(|xml| {
         Ok(
@@ -477,8 +485,41 @@ fn a_published_avatar_goes_into_the_vcard() {
         "<metadata xmlns='urn:xmpp:avatar:metadata'/>",
         "",
     );
-    let asked = testing::take_requests();
+    let asked = vcard_requests();
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(!asked[1].contains("PHOTO"), "{}", asked[1]);
     assert!(asked[1].contains("FN"), "{}", asked[1]);
+}
+
+#[test]
+fn a_contact_the_owner_blocked_gets_no_notifications() {
+    let h = harness();
+    // The blocking plugin, standing in: alice blocked bob.
+    testing::answer_requests(|xml| {
+        assert!(xml.contains("urn:xmpp:blocking"), "{xml}");
+        Ok("<iq xmlns='jabber:client' type='result' id='blocklist'><blocklist xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></blocklist></iq>".to_owned())
+    });
+    let notes = publish(
+        &h,
+        "urn:x:nick",
+        "current",
+        "<nick xmlns='urn:x:nick'>A</nick>",
+        "",
+    );
+    let to: Vec<&str> = notes.iter().map(Stanza::to).collect();
+    assert_eq!(to, [ALICE_FULL], "bob is blocked");
+    // Nor does his session coming online get alice's last item.
+    assert!(h.event(&Event::SessionAvailable(BOB_FULL.to_owned())));
+    assert!(h.take_sent().is_empty());
+    // A blocklist that cannot be read holds the notification back from everyone but alice.
+    testing::answer_requests(|_| Err(tessera_sdk::HostError::Unavailable("down".to_owned())));
+    let notes = publish(
+        &h,
+        "urn:x:nick",
+        "current",
+        "<nick xmlns='urn:x:nick'>B</nick>",
+        "",
+    );
+    let to: Vec<&str> = notes.iter().map(Stanza::to).collect();
+    assert_eq!(to, [ALICE_FULL]);
 }

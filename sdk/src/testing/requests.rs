@@ -1,6 +1,7 @@
 //! The fake host's `requests` (plugin API 0.1.2): a test says how the other plugins answer
 //! ([`answer_requests`]) and reads what was asked ([`take_requests`]). With no answerer set, a
-//! request is `unavailable`, as on a host where no other plugin owns the payload.
+//! request is `unavailable` and `answers` is false, as on a host where no other plugin owns the
+//! payload; with one, every payload is answered.
 
 use super::{FakeHost, HOST};
 use crate::error::HostError;
@@ -32,9 +33,17 @@ impl FakeHost {
     }
 }
 
-/// The fake's side of `requests.ask`.
+/// The fake's side of `requests.ask` and `requests.answers`.
 pub(crate) mod fake {
     use super::*;
+
+    /// Every payload is answered while an answerer is set (and the grant is not denied).
+    pub(crate) fn answers(_namespace: &str, _name: &str) -> bool {
+        HOST.with(|h| {
+            let h = h.borrow();
+            h.granted("requests").is_ok() && h.requests.answerer.is_some()
+        })
+    }
 
     pub(crate) fn ask(xml: &str) -> Result<String, HostError> {
         // The answerer runs outside the borrow: it may use the fake host itself.
