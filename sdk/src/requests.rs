@@ -34,9 +34,9 @@ use crate::error::HostError;
 ///
 /// # Errors
 /// [`HostError::Invalid`] for an IQ the host refuses, [`HostError::NotGranted`] without the
-/// grant, [`HostError::Unavailable`] when no other plugin owns the payload, for a request made
-/// from a call a request started, or when the owner gave no answer; an answer that does not parse
-/// is [`HostError::Invalid`].
+/// grant, [`HostError::Unavailable`] when no other plugin owns the payload, for a request to a
+/// plugin already in the chain of requests (or a chain too long), or when the owner gave no
+/// answer; an answer that does not parse is [`HostError::Invalid`].
 pub fn ask(iq: &Element) -> Result<Element, HostError> {
     let answer = ask_xml(&String::from(iq))?;
     answer

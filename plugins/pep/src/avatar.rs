@@ -7,7 +7,7 @@
 //! own `vcard-temp` IQs (`requests.ask`, granted as `requests`), never its storage. The other
 //! direction (a vCard photo becoming the PEP avatar) is the `vcard` plugin's, the same way; a
 //! conversion started by the other plugin's request cannot start one back (the host refuses a
-//! request from a call a request started), so the two never loop.
+//! request to a plugin already in the chain of requests), so the two never loop.
 //!
 //! §2: the info element chosen is the first that does not point to a URL; the image must hash
 //! (SHA-1) to its id, or nothing is converted. Failures are logged and never fail the publish:
