@@ -12,7 +12,7 @@ use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
 use tessera_tests::tokio_xmpp::jid::Jid;
 use tessera_tests::tokio_xmpp::{IqRequest, IqResponse, Stanza};
-use tessera_tests::{TestClient, TestServer};
+use tessera_tests::{TestClient, TestServer, slix};
 
 use crate::support::jid;
 
@@ -533,5 +533,52 @@ async fn disco_finds_rooms_and_destruction_removes_them() -> anyhow::Result<()> 
         room_keys(&server, "lounge").await?.is_empty(),
         "deleted with the room"
     );
+    Ok(())
+}
+
+/// slixmpp's `xep_0045` enters a room alice created: it sees her among the occupants and the
+/// subject she set, gets its own presence with 110, and its groupchat message is reflected to
+/// it and reaches alice from its nickname.
+#[tokio::test]
+async fn slixmpp_enters_a_room_and_talks() -> anyhow::Result<()> {
+    let (server, mut alice, _bob, _carol) = setup().await?;
+    create(&mut alice, "py", &[]).await?;
+    let mut subject = Message::new_with_type(MessageType::Groupchat, Some(room_jid("py")));
+    subject.subjects.insert(Lang::new(), "Snakes".to_owned());
+    alice.send(subject).await?;
+    alice
+        .recv(|s| matches!(s, Stanza::Message(m) if m.subjects.values().any(|t| t == "Snakes")))
+        .await?;
+    let args = [
+        "--jid",
+        "carol@localhost/slix",
+        "--password",
+        PW,
+        "--mech",
+        "SCRAM-SHA-256",
+        "--room",
+        "py@conference.localhost",
+        "--nick",
+        "Slix",
+        "--expect-nick",
+        "A",
+        "--expect-subject",
+        "Snakes",
+        "--body",
+        "hiss",
+    ];
+    let Some(run) = slix::run_script(&server, "muc.py", &args).await? else {
+        return Ok(());
+    };
+    assert_eq!(run.code, Some(0), "muc.py failed: {run:?}");
+    for r in [
+        "joined 110",
+        "occupant-seen",
+        "subject-seen",
+        "message-reflected",
+    ] {
+        assert!(run.has_result(r), "{r}: {run:?}");
+    }
+    message_from(&mut alice, &occupant("py", "Slix"), "hiss").await?;
     Ok(())
 }
