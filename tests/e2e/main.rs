@@ -25,6 +25,9 @@
 //!   tokio-xmpp and slixmpp.
 //! - `private`, `external_services`, `blocking`: the XEP-0049, XEP-0215 and XEP-0191 plugins
 //!   (issue 6).
+//! - `muc`: the XEP-0045 plugin: creating and configuring rooms, entering (presence order and
+//!   status codes), groupchat, subject, nickname changes, private messages, kick, ban, password
+//!   and members-only rooms, an occupant whose client vanished, disco, destruction (issue 7).
 //! - `plugins`: the plugin platform with the `echo-bot` example.
 //! - `caps`: XEP-0115 caps of client sessions, verified by the server and read by a plugin
 //!   through the 0.1.2 `caps` interface (the `capsy` test fixture).
@@ -52,6 +55,7 @@ mod im;
 mod load;
 mod loadgen;
 mod mam;
+mod muc;
 mod offline;
 mod pep;
 mod plugins;
@@ -82,6 +86,9 @@ macro_rules! has_e2e_suite {
     };
     (plugin_mam, $path:ident) => {
         has_e2e_suite!(@suite mam);
+    };
+    (plugin_muc, $path:ident) => {
+        has_e2e_suite!(@suite muc);
     };
     (plugin_offline, $path:ident) => {
         has_e2e_suite!(@suite offline);

@@ -131,10 +131,17 @@ pub(crate) async fn handle_stanza(
         stanza
     };
     let stanza = match &to {
-        Some(to) => match plugins::service(shared, to, stanza).await {
-            Flow::Continue(s) => s,
-            Flow::Stop => return Ok(()),
-        },
+        Some(to) => {
+            // RFC 6121 §4.6.3: presence to a plugin's service (a MUC room) is directed presence,
+            // retracted when the session ends, although no account receives it.
+            if stanza.name() == "presence" && plugins::is_service(shared, to) {
+                presence::remember_directed(session, to, stanza.attr("type"));
+            }
+            match plugins::service(shared, to, stanza).await {
+                Flow::Continue(s) => s,
+                Flow::Stop => return Ok(()),
+            }
+        }
         None => stanza,
     };
     // plugins: end.

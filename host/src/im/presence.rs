@@ -267,6 +267,14 @@ pub(crate) async fn unavailable(
         .into_iter()
         .filter(|j| !told.contains(&j.to_bare()))
     {
+        // A plugin's service (a MUC room, XEP-0045 §7.14) gets it through the `service` hook,
+        // addressed to the JID the session sent its presence to.
+        if crate::plugins::is_service(shared, &target) {
+            let mut retraction = presence.clone();
+            set_attr(&mut retraction, "to", target.as_str());
+            let _ = crate::plugins::service(shared, &target, retraction).await;
+            continue;
+        }
         let recipient = target.to_bare();
         if let Some(b) = inbound::bytes(
             shared,
@@ -318,16 +326,25 @@ async fn directed(shared: &Shared, session: &mut ImSession, presence: Element, d
         // Presence to the server itself carries nothing we act on; ignored.
         Dest::Server | Dest::ServerResource | Dest::Absent => return,
     };
-    if presence.attr("type") == Some("unavailable") {
-        session.directed.remove(&target);
-    } else if session.directed.len() < DIRECTED_MAX {
-        session.directed.insert(target.clone());
-    } else {
-        tracing::debug!("directed presence set full; not remembered");
-    }
+    remember_directed(session, &target, presence.attr("type"));
     // §8.5.1: no account, no delivery; `deliver` finds no session either way.
     if let Some(presence) = inbound::element(shared, &target.to_bare(), presence).await {
         deliver(shared, &target, &tessera_xml::serialize(&presence));
+    }
+}
+
+/// Remembers (available) or forgets (`unavailable`) that the session sent directed presence to
+/// `target` (RFC 6121 §4.6.3); other presence types change nothing.
+pub(crate) fn remember_directed(session: &mut ImSession, target: &Jid, type_: Option<&str>) {
+    match type_ {
+        Some("unavailable") => {
+            session.directed.remove(target);
+        }
+        None if session.directed.len() < DIRECTED_MAX => {
+            session.directed.insert(target.clone());
+        }
+        None => tracing::debug!("directed presence set full; not remembered"),
+        Some(_) => {}
     }
 }
 

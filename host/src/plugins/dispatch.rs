@@ -405,6 +405,14 @@ fn label<'a>(to: &'a Jid, domain: &str) -> Option<&'a str> {
     (!label.is_empty() && !label.contains('.')).then_some(label)
 }
 
+/// Whether `to` is one of the plugins' service domains or a JID under one: presence sent there
+/// is directed presence the host must retract when the session ends (RFC 6121 §4.6.3), as a
+/// MUC service relies on to remove an occupant whose client vanished (XEP-0045 §7.14).
+pub(crate) fn is_service(shared: &Shared, to: &Jid) -> bool {
+    label(to, shared.domain.domain().as_str())
+        .is_some_and(|label| shared.plugins.registry().services.contains_key(label))
+}
+
 /// The `service` hook: a stanza addressed to a plugin's service domain (or a JID under it) goes
 /// to that plugin, which must answer it; `Continue` means the address is no plugin's service.
 pub(crate) async fn service(shared: &Shared, to: &Jid, stanza: Element) -> Flow {

@@ -63,7 +63,7 @@ pub(crate) use bindings::tessera::plugin::http_types::{
 pub(crate) use bindings::tessera::plugin::manifest::Hook;
 pub(crate) use data::{Category as DataCategory, owner_name, visibility_name};
 pub(crate) use dispatch::{
-    Flow, bench_record, enters, may_enter_presence, run_hook, service, subscribed,
+    Flow, bench_record, enters, is_service, may_enter_presence, run_hook, service, subscribed,
     subscribed_to_presence,
 };
 pub(crate) use events::ServerEvent;

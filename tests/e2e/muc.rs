@@ -1,0 +1,584 @@
+//! Multi-User Chat (XEP-0045) with the `plugin-muc` component on `conference.localhost`, driven
+//! by tokio-xmpp clients on a server with the built-in defaults: issue 7.
+//!
+//! Each test is a conversation between real clients: creating a room (110, 201, the instant-room
+//! form), entering it (the others' presence first, then one's own with 110), groupchat and the
+//! subject, nickname changes (303), private messages, kick (307), ban (301, and no way back),
+//! password and members-only rooms, an occupant whose client went away without leaving, disco
+//! and destruction (its `kv` records gone).
+
+use tessera_tests::parsers::message::{Lang, Message, MessageType};
+use tessera_tests::parsers::minidom::Element;
+use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
+use tessera_tests::tokio_xmpp::jid::Jid;
+use tessera_tests::tokio_xmpp::{IqRequest, IqResponse, Stanza};
+use tessera_tests::{TestClient, TestServer, slix};
+
+use crate::support::jid;
+
+const PW: &str = "a password for muc";
+const MUC: &str = "http://jabber.org/protocol/muc";
+const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const SERVICE: &str = "conference.localhost";
+
+/// A server on the built-in defaults (`muc` is one of them) with alice, bob and carol, each
+/// connected and available.
+async fn setup() -> anyhow::Result<(TestServer, TestClient, TestClient, TestClient)> {
+    let server = TestServer::start().await?;
+    for user in ["alice", "bob", "carol"] {
+        server.add_user(user, PW).await?;
+    }
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    let mut bob = TestClient::connect(&server, "bob", PW).await?;
+    let mut carol = TestClient::connect(&server, "carol", PW).await?;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.send(Presence::available()).await?;
+    }
+    Ok((server, alice, bob, carol))
+}
+
+fn room_jid(room: &str) -> Jid {
+    jid(&format!("{room}@{SERVICE}"))
+}
+
+fn occupant(room: &str, nick: &str) -> Jid {
+    jid(&format!("{room}@{SERVICE}/{nick}"))
+}
+
+/// The joining presence (§7.2.2), with a password if given.
+fn enter(room: &str, nick: &str, password: Option<&str>) -> anyhow::Result<Presence> {
+    let pw = password.map_or(String::new(), |p| format!("<password>{p}</password>"));
+    let x: Element = format!("<x xmlns='{MUC}'>{pw}</x>").parse()?;
+    Ok(Presence::available()
+        .with_to(occupant(room, nick))
+        .with_payloads(vec![x]))
+}
+
+/// The `muc#user` `<x/>` of a presence or message.
+fn muc_x(payloads: &[Element]) -> Option<&Element> {
+    payloads.iter().find(|p| p.is("x", MUC_USER))
+}
+
+/// Its status codes, in order.
+fn codes(payloads: &[Element]) -> Vec<String> {
+    muc_x(payloads)
+        .map(|x| {
+            x.children()
+                .filter(|c| c.is("status", MUC_USER))
+                .filter_map(|c| c.attr("code").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An attribute of its `<item/>`.
+fn item(payloads: &[Element], attr: &str) -> Option<String> {
+    muc_x(payloads)?
+        .get_child("item", MUC_USER)?
+        .attr(attr)
+        .map(str::to_owned)
+}
+
+/// A presence of `type_` from exactly `from`.
+fn is_presence_from(s: &Stanza, type_: &PresenceType, from: &Jid) -> bool {
+    matches!(s, Stanza::Presence(p) if p.type_ == *type_ && p.from.as_ref() == Some(from))
+}
+
+/// Waits for the presence of `type_` from `from` and returns it.
+async fn presence_from(
+    client: &mut TestClient,
+    type_: PresenceType,
+    from: &Jid,
+) -> anyhow::Result<Presence> {
+    match client.recv(|s| is_presence_from(s, &type_, from)).await? {
+        Stanza::Presence(p) => Ok(p),
+        _ => unreachable!("matched a presence"),
+    }
+}
+
+/// The defined condition of an error presence from `from`.
+async fn presence_error(client: &mut TestClient, from: &Jid) -> anyhow::Result<String> {
+    let p = presence_from(client, PresenceType::Error, from).await?;
+    let error = p
+        .payloads
+        .iter()
+        .find(|e| e.is("error", "jabber:client"))
+        .ok_or_else(|| anyhow::anyhow!("error presence without <error/>"))?;
+    error
+        .children()
+        .find(|c| c.ns() == STANZAS)
+        .map(|c| c.name().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no defined condition"))
+}
+
+/// Waits for a message from `from` with `body` and returns it.
+async fn message_from(client: &mut TestClient, from: &Jid, body: &str) -> anyhow::Result<Message> {
+    let s = client
+        .recv(|s| {
+            matches!(s, Stanza::Message(m)
+                if m.from.as_ref() == Some(from) && m.bodies.values().any(|b| b == body))
+        })
+        .await?;
+    match s {
+        Stanza::Message(m) => Ok(m),
+        _ => unreachable!("matched a message"),
+    }
+}
+
+fn groupchat(room: &str, body: &str) -> Message {
+    Message::new_with_type(MessageType::Groupchat, Some(room_jid(room)))
+        .with_body(Lang::new(), body.to_owned())
+}
+
+/// An IQ that must succeed; its payload.
+async fn ok(client: &mut TestClient, to: Jid, req: IqRequest) -> anyhow::Result<Option<Element>> {
+    match client.iq(Some(to), req).await? {
+        IqResponse::Result(payload) => Ok(payload),
+        IqResponse::Error(e) => anyhow::bail!("IQ refused: {:?}", e.defined_condition),
+    }
+}
+
+/// An IQ that must fail; its defined condition, as the client parsed it.
+async fn refused(client: &mut TestClient, to: Jid, req: IqRequest) -> anyhow::Result<String> {
+    match client.iq(Some(to), req).await? {
+        IqResponse::Result(_) => anyhow::bail!("IQ accepted"),
+        IqResponse::Error(e) => Ok(format!("{:?}", e.defined_condition)),
+    }
+}
+
+/// The room's `kv` keys in the `rooms` category, as stored (owner `room:<room JID>`).
+async fn room_keys(server: &TestServer, room: &str) -> anyhow::Result<Vec<String>> {
+    let owner = tessera::storage::Owner::Room(room_jid(room).to_bare().to_string().parse()?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let mut keys = server
+        .storage()
+        .kv_keys("muc", "rooms", &owner, "", 100, u64::try_from(now)?)
+        .await?;
+    keys.sort();
+    Ok(keys)
+}
+
+/// `<query xmlns='…muc#owner'>` with a submitted `muc#roomconfig` form of `fields` (none: the
+/// instant room of §10.1.2).
+fn config_form(fields: &[(&str, &str)]) -> anyhow::Result<Element> {
+    let mut x = String::from("<x xmlns='jabber:x:data' type='submit'>");
+    if !fields.is_empty() {
+        x.push_str("<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>");
+    }
+    for (k, v) in fields {
+        x.push_str(&format!("<field var='{k}'><value>{v}</value></field>"));
+    }
+    Ok(format!("<query xmlns='{MUC_OWNER}'>{x}</x></query>").parse()?)
+}
+
+fn admin(items: &str) -> anyhow::Result<Element> {
+    Ok(format!("<query xmlns='{MUC_ADMIN}'>{items}</query>").parse()?)
+}
+
+/// Alice creates `room` as nick `A` (110 and 201, owner, moderator) and accepts the instant
+/// configuration (or `fields`).
+async fn create(alice: &mut TestClient, room: &str, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+    alice.send(enter(room, "A", None)?).await?;
+    let own = presence_from(alice, PresenceType::None, &occupant(room, "A")).await?;
+    assert_eq!(codes(&own.payloads), ["110", "201"], "a new room (§10.1.1)");
+    assert_eq!(item(&own.payloads, "affiliation").as_deref(), Some("owner"));
+    assert_eq!(item(&own.payloads, "role").as_deref(), Some("moderator"));
+    ok(alice, room_jid(room), IqRequest::Set(config_form(fields)?)).await?;
+    Ok(())
+}
+
+/// Creating, entering, groupchat, subject, nickname change, private message, leaving.
+#[tokio::test]
+async fn a_room_is_created_entered_and_talked_in() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    // Before the owner configures it, the room is locked (§10.1.1).
+    alice.send(enter("tea", "A", None)?).await?;
+    let own = presence_from(&mut alice, PresenceType::None, &occupant("tea", "A")).await?;
+    assert_eq!(codes(&own.payloads), ["110", "201"]);
+    bob.send(enter("tea", "B", None)?).await?;
+    assert_eq!(
+        presence_error(&mut bob, &occupant("tea", "B")).await?,
+        "item-not-found"
+    );
+    ok(
+        &mut alice,
+        room_jid("tea"),
+        IqRequest::Set(config_form(&[])?),
+    )
+    .await?;
+
+    // §7.2.3: bob gets alice's presence first, then his own with 110.
+    bob.send(enter("tea", "B", None)?).await?;
+    let first = bob
+        .recv(|s| matches!(s, Stanza::Presence(p) if p.from.as_ref().is_some_and(|f| f.to_bare() == room_jid("tea").to_bare())))
+        .await?;
+    assert!(
+        is_presence_from(&first, &PresenceType::None, &occupant("tea", "A")),
+        "others first"
+    );
+    let own = presence_from(&mut bob, PresenceType::None, &occupant("tea", "B")).await?;
+    assert_eq!(codes(&own.payloads), ["110"]);
+    assert_eq!(item(&own.payloads, "role").as_deref(), Some("participant"));
+    // Alice, a moderator of a semi-anonymous room, sees bob's real JID.
+    let seen = presence_from(&mut alice, PresenceType::None, &occupant("tea", "B")).await?;
+    assert_eq!(item(&seen.payloads, "jid"), Some(bob.jid().to_string()));
+    // §7.2.15: the subject (empty) after the presence.
+    bob.recv(|s| matches!(s, Stanza::Message(m) if m.subjects.values().all(String::is_empty) && m.from == Some(room_jid("tea"))))
+        .await?;
+
+    // A taken nickname (§7.2.9).
+    carol.send(enter("tea", "A", None)?).await?;
+    assert_eq!(
+        presence_error(&mut carol, &occupant("tea", "A")).await?,
+        "conflict"
+    );
+
+    // §7.4: fan-out to everyone, the sender included, from the nickname.
+    bob.send(groupchat("tea", "hello room")).await?;
+    message_from(&mut alice, &occupant("tea", "B"), "hello room").await?;
+    let echo = message_from(&mut bob, &occupant("tea", "B"), "hello room").await?;
+    assert_eq!(echo.type_, MessageType::Groupchat);
+
+    // §8.1: the subject, then sent to a newcomer (§7.2.15).
+    let mut subject = Message::new_with_type(MessageType::Groupchat, Some(room_jid("tea")));
+    subject
+        .subjects
+        .insert(Lang::new(), "Darjeeling".to_owned());
+    alice.send(subject).await?;
+    carol.send(enter("tea", "C", None)?).await?;
+    let told = carol
+        .recv(|s| matches!(s, Stanza::Message(m) if m.subjects.values().any(|t| t == "Darjeeling")))
+        .await?;
+    let Stanza::Message(told) = told else {
+        unreachable!("matched")
+    };
+    assert_eq!(told.from, Some(occupant("tea", "A")));
+
+    // §7.6: bob becomes "Bee": 303 with the new nick, then the new presence.
+    bob.send(enter("tea", "Bee", None)?).await?;
+    let gone = presence_from(&mut carol, PresenceType::Unavailable, &occupant("tea", "B")).await?;
+    assert_eq!(codes(&gone.payloads), ["303"]);
+    assert_eq!(item(&gone.payloads, "nick").as_deref(), Some("Bee"));
+    let own_gone =
+        presence_from(&mut bob, PresenceType::Unavailable, &occupant("tea", "B")).await?;
+    assert_eq!(codes(&own_gone.payloads), ["303", "110"]);
+    presence_from(&mut carol, PresenceType::None, &occupant("tea", "Bee")).await?;
+
+    // §7.5: a private message, from the sender's nickname, to carol alone.
+    let pm = Message::new_with_type(MessageType::Chat, Some(occupant("tea", "C")))
+        .with_body(Lang::new(), "just for you".to_owned());
+    bob.send(pm).await?;
+    let got = message_from(&mut carol, &occupant("tea", "Bee"), "just for you").await?;
+    assert!(
+        muc_x(&got.payloads).is_some(),
+        "marked as a MUC private message"
+    );
+
+    // §7.14: carol leaves; she gets 110, the others see her go.
+    carol
+        .send(Presence::new(PresenceType::Unavailable).with_to(occupant("tea", "C")))
+        .await?;
+    let bye = presence_from(&mut carol, PresenceType::Unavailable, &occupant("tea", "C")).await?;
+    assert_eq!(codes(&bye.payloads), ["110"]);
+    presence_from(&mut alice, PresenceType::Unavailable, &occupant("tea", "C")).await?;
+    Ok(())
+}
+
+/// Kick (307) and ban (301): the banned user cannot come back; a participant may do neither.
+#[tokio::test]
+async fn kicked_and_banned_occupants_are_told_and_the_banned_stay_out() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    create(&mut alice, "den", &[]).await?;
+    bob.send(enter("den", "B", None)?).await?;
+    presence_from(&mut bob, PresenceType::None, &occupant("den", "B")).await?;
+    carol.send(enter("den", "C", None)?).await?;
+    presence_from(&mut carol, PresenceType::None, &occupant("den", "C")).await?;
+
+    let kick_carol = admin("<item nick='C' role='none'><reason>too loud</reason></item>")?;
+    let why = refused(
+        &mut bob,
+        room_jid("den"),
+        IqRequest::Set(kick_carol.clone()),
+    )
+    .await?;
+    assert_eq!(why, "Forbidden", "a participant kicks nobody");
+    let kick_alice = admin("<item nick='A' role='none'/>")?;
+    ok(
+        &mut alice,
+        room_jid("den"),
+        IqRequest::Set(admin("<item nick='B' role='moderator'/>")?),
+    )
+    .await?;
+    let why = refused(&mut bob, room_jid("den"), IqRequest::Set(kick_alice)).await?;
+    assert_eq!(why, "NotAllowed", "nobody kicks the owner (§8.2)");
+
+    ok(&mut alice, room_jid("den"), IqRequest::Set(kick_carol)).await?;
+    let kicked =
+        presence_from(&mut carol, PresenceType::Unavailable, &occupant("den", "C")).await?;
+    assert_eq!(codes(&kicked.payloads), ["307", "110"]);
+    let seen = presence_from(&mut bob, PresenceType::Unavailable, &occupant("den", "C")).await?;
+    assert_eq!(codes(&seen.payloads), ["307"]);
+
+    let ban =
+        admin("<item affiliation='outcast' jid='bob@localhost'><reason>spam</reason></item>")?;
+    ok(&mut alice, room_jid("den"), IqRequest::Set(ban)).await?;
+    let banned = presence_from(&mut bob, PresenceType::Unavailable, &occupant("den", "B")).await?;
+    assert_eq!(codes(&banned.payloads), ["301", "110"]);
+    assert_eq!(
+        item(&banned.payloads, "affiliation").as_deref(),
+        Some("outcast")
+    );
+    bob.send(enter("den", "B2", None)?).await?;
+    assert_eq!(
+        presence_error(&mut bob, &occupant("den", "B2")).await?,
+        "forbidden"
+    );
+
+    // The outcast list (§9.3) has him.
+    let list = ok(
+        &mut alice,
+        room_jid("den"),
+        IqRequest::Get(admin("<item affiliation='outcast'/>")?),
+    )
+    .await?
+    .expect("a list");
+    assert!(
+        list.children()
+            .any(|i| i.attr("jid") == Some("bob@localhost"))
+    );
+    Ok(())
+}
+
+/// Password-protected (§7.2.6) and members-only (§7.2.7) rooms.
+#[tokio::test]
+async fn password_and_members_only_rooms_keep_strangers_out() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    create(
+        &mut alice,
+        "vault",
+        &[
+            ("muc#roomconfig_passwordprotectedroom", "1"),
+            ("muc#roomconfig_roomsecret", "open sesame"),
+        ],
+    )
+    .await?;
+    bob.send(enter("vault", "B", None)?).await?;
+    assert_eq!(
+        presence_error(&mut bob, &occupant("vault", "B")).await?,
+        "not-authorized"
+    );
+    bob.send(enter("vault", "B", Some("wrong"))?).await?;
+    assert_eq!(
+        presence_error(&mut bob, &occupant("vault", "B")).await?,
+        "not-authorized"
+    );
+    bob.send(enter("vault", "B", Some("open sesame"))?).await?;
+    presence_from(&mut bob, PresenceType::None, &occupant("vault", "B")).await?;
+
+    create(&mut alice, "club", &[("muc#roomconfig_membersonly", "1")]).await?;
+    carol.send(enter("club", "C", None)?).await?;
+    assert_eq!(
+        presence_error(&mut carol, &occupant("club", "C")).await?,
+        "registration-required"
+    );
+    ok(
+        &mut alice,
+        room_jid("club"),
+        IqRequest::Set(admin("<item affiliation='member' jid='carol@localhost'/>")?),
+    )
+    .await?;
+    carol.send(enter("club", "C", None)?).await?;
+    let own = presence_from(&mut carol, PresenceType::None, &occupant("club", "C")).await?;
+    assert_eq!(
+        item(&own.payloads, "affiliation").as_deref(),
+        Some("member")
+    );
+    Ok(())
+}
+
+/// An occupant whose client disconnects without leaving is removed for the others: the server
+/// retracts the session's directed presence to the room (RFC 6121 §4.6.3).
+#[tokio::test]
+async fn an_occupant_whose_client_vanishes_leaves_the_room() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, _carol) = setup().await?;
+    create(&mut alice, "pub", &[]).await?;
+    bob.send(enter("pub", "B", None)?).await?;
+    presence_from(&mut alice, PresenceType::None, &occupant("pub", "B")).await?;
+    bob.close().await?;
+    let gone = presence_from(&mut alice, PresenceType::Unavailable, &occupant("pub", "B")).await?;
+    assert_eq!(item(&gone.payloads, "role").as_deref(), Some("none"));
+    // The nickname is free again: the room holds nothing of the session.
+    let list = ok(
+        &mut alice,
+        room_jid("pub"),
+        IqRequest::Get(admin("<item role='participant'/>")?),
+    )
+    .await?
+    .expect("a list");
+    assert_eq!(list.children().count(), 0);
+    Ok(())
+}
+
+/// The service and its public rooms in disco (§6), a persistent room, and its destruction
+/// (§10.9): the occupants are told and the room's stored records are gone.
+#[tokio::test]
+async fn disco_finds_rooms_and_destruction_removes_them() -> anyhow::Result<()> {
+    let (server, mut alice, mut bob, _carol) = setup().await?;
+    // The server lists the service; the service is a text conference.
+    let items = ok(
+        &mut alice,
+        jid("localhost"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_ITEMS}'/>").parse()?),
+    )
+    .await?
+    .expect("items");
+    assert!(items.children().any(|i| i.attr("jid") == Some(SERVICE)));
+    let info = ok(
+        &mut alice,
+        jid(SERVICE),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}'/>").parse()?),
+    )
+    .await?
+    .expect("info");
+    assert!(
+        info.children()
+            .any(|c| c.attr("category") == Some("conference") && c.attr("type") == Some("text"))
+    );
+    assert!(info.children().any(|c| c.attr("var") == Some(MUC)));
+
+    create(
+        &mut alice,
+        "lounge",
+        &[
+            ("muc#roomconfig_persistentroom", "1"),
+            ("muc#roomconfig_roomname", "The Lounge"),
+        ],
+    )
+    .await?;
+    let rooms = ok(
+        &mut bob,
+        jid(SERVICE),
+        IqRequest::Get(format!("<query xmlns='{DISCO_ITEMS}'/>").parse()?),
+    )
+    .await?
+    .expect("items");
+    assert!(
+        rooms
+            .children()
+            .any(|i| i.attr("jid") == Some("lounge@conference.localhost")
+                && i.attr("name") == Some("The Lounge"))
+    );
+    let room_info = ok(
+        &mut bob,
+        room_jid("lounge"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}'/>").parse()?),
+    )
+    .await?
+    .expect("info");
+    let features: Vec<&str> = room_info.children().filter_map(|c| c.attr("var")).collect();
+    for f in [
+        MUC,
+        "muc_persistent",
+        "muc_public",
+        "muc_open",
+        "muc_unsecured",
+        "muc_semianonymous",
+    ] {
+        assert!(features.contains(&f), "{f} in {features:?}");
+    }
+    assert_eq!(
+        room_keys(&server, "lounge").await?,
+        ["aff/alice@localhost", "config"]
+    );
+
+    bob.send(enter("lounge", "B", None)?).await?;
+    presence_from(&mut bob, PresenceType::None, &occupant("lounge", "B")).await?;
+    let destroy: Element = format!(
+        "<query xmlns='{MUC_OWNER}'><destroy jid='other@{SERVICE}'><reason>closing</reason></destroy></query>"
+    )
+    .parse()?;
+    let why = refused(
+        &mut bob,
+        room_jid("lounge"),
+        IqRequest::Set(destroy.clone()),
+    )
+    .await?;
+    assert_eq!(why, "Forbidden");
+    ok(&mut alice, room_jid("lounge"), IqRequest::Set(destroy)).await?;
+    let told = presence_from(
+        &mut bob,
+        PresenceType::Unavailable,
+        &occupant("lounge", "B"),
+    )
+    .await?;
+    let d = muc_x(&told.payloads)
+        .and_then(|x| x.get_child("destroy", MUC_USER))
+        .expect("<destroy/>");
+    assert_eq!(d.attr("jid"), Some("other@conference.localhost"));
+    let why = refused(
+        &mut bob,
+        room_jid("lounge"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}'/>").parse()?),
+    )
+    .await?;
+    assert_eq!(why, "ItemNotFound");
+    assert!(
+        room_keys(&server, "lounge").await?.is_empty(),
+        "deleted with the room"
+    );
+    Ok(())
+}
+
+/// slixmpp's `xep_0045` enters a room alice created: it sees her among the occupants and the
+/// subject she set, gets its own presence with 110, and its groupchat message is reflected to
+/// it and reaches alice from its nickname.
+#[tokio::test]
+async fn slixmpp_enters_a_room_and_talks() -> anyhow::Result<()> {
+    let (server, mut alice, _bob, _carol) = setup().await?;
+    create(&mut alice, "py", &[]).await?;
+    let mut subject = Message::new_with_type(MessageType::Groupchat, Some(room_jid("py")));
+    subject.subjects.insert(Lang::new(), "Snakes".to_owned());
+    alice.send(subject).await?;
+    alice
+        .recv(|s| matches!(s, Stanza::Message(m) if m.subjects.values().any(|t| t == "Snakes")))
+        .await?;
+    let args = [
+        "--jid",
+        "carol@localhost/slix",
+        "--password",
+        PW,
+        "--mech",
+        "SCRAM-SHA-256",
+        "--room",
+        "py@conference.localhost",
+        "--nick",
+        "Slix",
+        "--expect-nick",
+        "A",
+        "--expect-subject",
+        "Snakes",
+        "--body",
+        "hiss",
+    ];
+    let Some(run) = slix::run_script(&server, "muc.py", &args).await? else {
+        return Ok(());
+    };
+    assert_eq!(run.code, Some(0), "muc.py failed: {run:?}");
+    for r in [
+        "joined 110",
+        "occupant-seen",
+        "subject-seen",
+        "message-reflected",
+    ] {
+        assert!(run.has_result(r), "{r}: {run:?}");
+    }
+    message_from(&mut alice, &occupant("py", "Slix"), "hiss").await?;
+    Ok(())
+}
