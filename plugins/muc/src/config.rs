@@ -7,6 +7,9 @@
 //! max_nick_length = 64      # characters in a room nickname
 //! max_affiliations = 1000   # owners, admins, members and outcasts of one room
 //! max_subject_length = 1024 # characters in a room subject
+//! history = 20              # archived messages sent on entering a logged room, at most
+//! max_page = 100            # most results of one archive query page on a room
+//! room_expiry = "30d"       # a persistent room unused this long is destroyed with its data
 //! ```
 //!
 //! Everything a peer can make the service hold is bounded here: rooms, occupants per room
@@ -29,6 +32,12 @@ pub(crate) struct Settings {
     pub(crate) max_affiliations: u32,
     /// Characters in a subject.
     pub(crate) max_subject_length: usize,
+    /// Messages of discussion history sent on entering a logged room (§7.2.14), at most.
+    pub(crate) history: u32,
+    /// Results per page of an archive query on a room (XEP-0313, XEP-0059 `max`), at most.
+    pub(crate) max_page: u32,
+    /// Milliseconds without a join or a message after which a persistent room is destroyed.
+    pub(crate) room_expiry_ms: u64,
 }
 
 impl Default for Settings {
@@ -39,8 +48,40 @@ impl Default for Settings {
             max_nick_length: 64,
             max_affiliations: 1000,
             max_subject_length: 1024,
+            history: 20,
+            max_page: 100,
+            room_expiry_ms: 30 * DAY_MS,
         }
     }
+}
+
+/// The most `history` may be: one join's history is sent in one call.
+const MAX_HISTORY: u32 = 200;
+const SECOND_MS: u64 = 1000;
+const DAY_MS: u64 = 24 * 3600 * SECOND_MS;
+
+/// A duration such as `"30d"`, `"12h"`, `"45m"` or `"10s"`, from 1 s to 10 years, in ms.
+fn duration(key: &str, value: &toml::Value) -> Result<u64, ConfigError> {
+    let bad = || {
+        error(
+            key,
+            "expected a duration like \"30d\", \"12h\", \"45m\" or \"10s\"",
+        )
+    };
+    let text = value.as_str().ok_or_else(bad)?.trim();
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let unit_ms = match unit {
+        "s" => SECOND_MS,
+        "m" => 60 * SECOND_MS,
+        "h" => 3600 * SECOND_MS,
+        "d" => DAY_MS,
+        _ => return Err(bad()),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    n.checked_mul(unit_ms)
+        .filter(|ms| (SECOND_MS..=3650 * DAY_MS).contains(ms))
+        .ok_or_else(|| error(key, "expected a duration from 1s to 3650d"))
 }
 
 /// A bad setting; the message starts with the key, as the host's own config errors do.
@@ -93,12 +134,24 @@ impl Settings {
                 "max_subject_length" => {
                     s.max_subject_length = positive(key, value, 65_536)? as usize;
                 }
+                "history" => {
+                    s.history = value
+                        .as_integer()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .filter(|n| *n <= MAX_HISTORY)
+                        .ok_or_else(|| {
+                            error(key, format!("expected an integer from 0 to {MAX_HISTORY}"))
+                        })?;
+                }
+                "max_page" => s.max_page = positive(key, value, 1000)?,
+                "room_expiry" => s.room_expiry_ms = duration(key, value)?,
                 other => {
                     return Err(error(
                         "config",
                         format!(
                             "unknown key `{other}` (known: max_rooms, max_occupants, \
-                             max_nick_length, max_affiliations, max_subject_length)"
+                             max_nick_length, max_affiliations, max_subject_length, history, \
+                             max_page, room_expiry)"
                         ),
                     ));
                 }
@@ -117,6 +170,13 @@ mod tests {
         assert_eq!(Settings::parse(""), Ok(Settings::default()));
         let s = Settings::parse("max_rooms = 3\nmax_occupants = 2\nmax_nick_length = 5").unwrap();
         assert_eq!((s.max_rooms, s.max_occupants, s.max_nick_length), (3, 2, 5));
+        let s = Settings::parse("history = 0\nmax_page = 7\nroom_expiry = \"2h\"").unwrap();
+        assert_eq!((s.history, s.max_page, s.room_expiry_ms), (0, 7, 7_200_000));
+        assert_eq!(Settings::default().room_expiry_ms, 30 * 86_400_000);
+        for (text, ms) in [("3s", 3000), ("45m", 2_700_000), ("1d", 86_400_000)] {
+            let s = Settings::parse(&format!("room_expiry = \"{text}\"")).unwrap();
+            assert_eq!(s.room_expiry_ms, ms, "{text}");
+        }
     }
 
     #[test]
@@ -127,7 +187,13 @@ mod tests {
             ("max_nick_length = \"long\"", "max_nick_length: "),
             ("max_affiliations = -1", "max_affiliations: "),
             ("max_subject_length = 1.5", "max_subject_length: "),
-            ("history = 20", "config: unknown key `history`"),
+            ("history = 201", "history: "),
+            ("max_page = 0", "max_page: "),
+            ("room_expiry = \"30\"", "room_expiry: "),
+            ("room_expiry = \"0s\"", "room_expiry: "),
+            ("room_expiry = 30", "room_expiry: "),
+            ("room_expiry = \"3651d\"", "room_expiry: "),
+            ("logging = true", "config: unknown key `logging`"),
             ("max_rooms = ", "config: "),
         ] {
             let err = Settings::parse(text).expect_err(text).to_string();

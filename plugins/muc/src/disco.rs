@@ -90,6 +90,12 @@ pub(crate) fn room_info(s: &Settings, room: &Room) -> Element {
     ] {
         q.append_child(xml::el("feature", ns::DISCO_INFO, &[("var", f)]));
     }
+    if c.logging {
+        // XEP-0313 "Determining support", on the room; XEP-0359 §4 for its stanza-ids.
+        for f in [ns::MAM, ns::SID] {
+            q.append_child(xml::el("feature", ns::DISCO_INFO, &[("var", f)]));
+        }
+    }
     let subject = room.subject().unwrap_or_default();
     let occupants = occupant::count(&room.jid, s.max_occupants + 1).to_string();
     let info = forms::result(

@@ -11,25 +11,32 @@
 //! - messages: groupchat fan-out from occupants with voice (§7.4), the subject (§8.1),
 //!   private messages between occupants (§7.5);
 //! - IQs: disco (§6), the admin namespace (roles and affiliations, §8, §9, §10.3–§10.8), the
-//!   owner namespace (configuration, instant rooms, destruction, §10).
+//!   owner namespace (configuration, instant rooms, destruction, §10), and XEP-0313 queries on
+//!   a logged room's archive.
+//!
+//! A room whose owner enables logging (§7.2.12) archives its messages (`mam`), sends newcomers
+//! the last of them (§7.2.14, `history`) and says so with status 170; an unlogged room keeps no
+//! message anywhere. Persistent rooms unused for `room_expiry` are destroyed by a timer
+//! (`expiry`).
 //!
 //! State: occupants in `ephemeral` (shared by every instance, lost at a restart with the
 //! sessions themselves), rooms' configuration and affiliations in `ephemeral` for temporary
 //! rooms and in `kv`, owned by the room, for persistent ones (`room` has the layout). Settings
 //! and bounds: `config`. Logs never carry message bodies, subjects, passwords or XML.
 //!
-//! Not yet: room archives (XEP-0313 on the room, the `enablelogging` option is stored and
-//! shown only), discussion history on entering, expiry of idle persistent rooms, invitations,
-//! registered nicknames, voice requests, XEP-0410 and XEP-0421, IQs to occupants.
+//! Not yet: invitations, registered nicknames, voice requests, XEP-0410 and XEP-0421, IQs to
+//! occupants, the `#extended` archive query fields and archive metadata on rooms.
 //!
 //! Grants: `log`, `router` (everything is sent from the service's own addresses), `kv`,
-//! `ephemeral`.
+//! `ephemeral`, `archive` (room logs), `clock` (history `seconds`, activity times).
 //!
 //! ## Layout
 //! - this file: the manifest and the dispatch by kind and address;
 //! - `presence`: entering, leaving, nickname changes, removing occupants;
 //! - `message`: groupchat, subject, private messages;
 //! - `admin`, `owner`: the two IQ namespaces; `disco`: service discovery;
+//! - `mam`: room archives and their queries; `history`: history on entering; `expiry`: idle
+//!   persistent rooms;
 //! - `room`, `occupant`: the records and where they live;
 //! - `config`, `error`, `ns`, `xml`: the rest.
 
@@ -37,6 +44,9 @@ mod admin;
 mod config;
 mod disco;
 mod error;
+mod expiry;
+mod history;
+mod mam;
 mod message;
 mod ns;
 mod occupant;
@@ -48,7 +58,7 @@ mod xml;
 use tessera_sdk::jid::Jid;
 use tessera_sdk::minidom::Element;
 use tessera_sdk::{
-    DataDeclaration, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError, StanzaKind,
+    DataDeclaration, Event, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError, StanzaKind,
     Subscription, Verdict, Visibility,
 };
 
@@ -125,6 +135,8 @@ impl Muc {
             admin::handle(&self.settings, &room, iq.from(), set, q)
         } else if q.is("query", ns::MUC_OWNER) {
             owner::handle(&self.settings, room, &bare, set, q)
+        } else if q.is("query", ns::MAM) {
+            mam::handle(&self.settings, &room, iq.from(), set, q)
         } else {
             Err(StanzaError::service_unavailable())
         };
@@ -145,8 +157,9 @@ impl Plugin for Muc {
             .data(DataDeclaration::new(
                 room::ROOMS,
                 "The settings of each persistent chat room (name, description, password, who \
-                 may enter and speak) and its owners, admins, members and banned addresses, by \
-                 bare JID; kept until the room is destroyed or made temporary.",
+                 may enter and speak), its owners, admins, members and banned addresses, by \
+                 bare JID, and when it was last used (to the hour); kept until the room is \
+                 destroyed, made temporary, or unused for the operator's room expiry.",
                 OwnerKind::Room,
                 Visibility::Occupants,
             ))
@@ -157,6 +170,27 @@ impl Plugin for Muc {
                 OwnerKind::Service,
                 Visibility::Public,
             ))
+            .data(
+                DataDeclaration::new(
+                    mam::HISTORY,
+                    "The messages and subject changes of the chat rooms whose owners turned \
+                     logging on, as the occupants received them (nickname, not address), for \
+                     occupants and members to read back; deleted when logging is turned off or \
+                     the room is destroyed or expires. Rooms without logging keep no messages.",
+                    OwnerKind::Room,
+                    Visibility::Occupants,
+                )
+                .max_items(mam::DEFAULT_MAX_ITEMS),
+            )
+            .timer(expiry::TIMER, expiry::TIMER_SECONDS)
+    }
+
+    fn on_event(&self, event: &Event) {
+        if let Event::Timer(name) = event
+            && name == expiry::TIMER
+        {
+            expiry::sweep(&self.settings);
+        }
     }
 
     fn init(&mut self, config: &str) -> Result<(), String> {
@@ -199,3 +233,5 @@ impl Plugin for Muc {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_logging;

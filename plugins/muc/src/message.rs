@@ -5,6 +5,8 @@ use tessera_sdk::{StanzaError, Verdict};
 
 use crate::config::Settings;
 use crate::error;
+use crate::expiry;
+use crate::mam;
 use crate::ns;
 use crate::occupant::{self, Role};
 use crate::room::{AllowPm, Room, Subject};
@@ -70,6 +72,17 @@ fn groupchat(s: &Settings, room: &Room, from: &str, message: &Element) -> Result
         .map_err(|e| error::storage(&e))?;
     }
     let sender = format!("{}/{}", room.jid, me.nick);
+    let mut message = message.clone();
+    mam::strip_stanza_ids(&mut message, &room.jid);
+    xml::set(&mut message, "from", sender.as_str());
+    // §7.2.12: a logged room archives it first, so every copy carries its XEP-0359 id.
+    if room.config.logging
+        && mam::loggable(&message)
+        && let Some(id) = mam::append(&room.jid, &sender, &message)
+    {
+        message.append_child(mam::stanza_id(&id, &room.jid));
+    }
+    expiry::touch(s, room);
     for o in occupant::all(room, s.max_occupants + 1) {
         let mut copy = message.clone();
         xml::set(&mut copy, "from", sender.as_str());

@@ -18,3 +18,13 @@ pub(crate) const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub(crate) const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 /// RFC 6120 §4.9.1.1: the client stream's content namespace.
 pub(crate) const CLIENT: &str = "jabber:client";
+/// `urn:xmpp:mam:2`: archive queries (XEP-0313), here on a room.
+pub(crate) const MAM: &str = "urn:xmpp:mam:2";
+/// `urn:xmpp:sid:0`: unique and stable stanza ids (XEP-0359 §8).
+pub(crate) const SID: &str = "urn:xmpp:sid:0";
+/// `urn:xmpp:hints`: message processing hints (XEP-0334 §6).
+pub(crate) const HINTS: &str = "urn:xmpp:hints";
+/// `urn:xmpp:forward:0`: stanza forwarding (XEP-0297 §4).
+pub(crate) const FORWARD: &str = "urn:xmpp:forward:0";
+/// `urn:xmpp:delay`: delayed delivery stamps (XEP-0203 §5).
+pub(crate) const DELAY: &str = "urn:xmpp:delay";

@@ -54,6 +54,10 @@ pub(crate) fn handle(
             // §10.1.2: any submitted form, an empty one included (an instant room), unlocks.
             new.locked = false;
             room.save(new).map_err(|e| error::storage(&e))?;
+            if old.logging && !room.config.logging {
+                // Logging off ends the log: what was archived goes with it.
+                crate::mam::purge(&room.jid).map_err(|e| error::storage(&e))?;
+            }
             after_change(s, &room, &old);
             // §10.1: a room made temporary with nobody in it ends now.
             if !room.config.persistent && occupant::count(&room.jid, 1) == 0 {
@@ -162,7 +166,8 @@ pub(crate) fn form(s: &Settings, c: &RoomConfig) -> DataForm {
         ),
         boolean(
             "muc#roomconfig_enablelogging",
-            "Log the room (stored; this server does not archive rooms yet)",
+            "Log the room: keep its messages for occupants and members to read back (turning it \
+             off deletes the log)",
             c.logging,
         ),
     ];
@@ -258,8 +263,8 @@ fn apply(s: &Settings, old: &RoomConfig, form: &DataForm) -> Result<RoomConfig, 
     Ok(c)
 }
 
-/// What a configuration change does to the occupants: the room says so (§10.2.1: 104, and
-/// 172/173 when real JIDs become visible or hidden), non-members leave a room that became
+/// What a configuration change does to the occupants: the room says so (§10.2.1: 104, 170/171
+/// when logging is turned on or off, and 172/173 when real JIDs become visible or hidden), non-members leave a room that became
 /// members-only (322, §9.4), and the roles follow moderation.
 fn after_change(s: &Settings, room: &Room, old: &RoomConfig) {
     if old.locked {
@@ -267,6 +272,11 @@ fn after_change(s: &Settings, room: &Room, old: &RoomConfig) {
         return;
     }
     let mut codes = vec![104];
+    match (old.logging, room.config.logging) {
+        (false, true) => codes.push(170),
+        (true, false) => codes.push(171),
+        _ => {}
+    }
     match (old.whois, room.config.whois) {
         (Whois::Moderators, Whois::Anyone) => codes.push(172),
         (Whois::Anyone, Whois::Moderators) => codes.push(173),

@@ -201,6 +201,9 @@ fn join(
     if room.config.whois == Whois::Anyone {
         codes.push(100); // §7.2.4: non-anonymous
     }
+    if room.config.logging {
+        codes.push(170); // §7.2.12: the room is logged
+    }
     codes.push(110);
     if created {
         codes.push(201); // §10.1.1: new room
@@ -216,7 +219,9 @@ fn join(
             ..Extra::default()
         },
     ));
-    // §7.2.15: the subject, empty if none, after the presence.
+    // §7.2.14: the discussion history, then (§7.2.15) the subject, empty if none.
+    crate::history::send(s, &room, from, crate::history::Limits::parse(muc));
+    crate::expiry::touch(s, &room);
     let subject = room.subject().unwrap_or_default();
     let sender = if subject.nick.is_empty() {
         room.jid.clone()

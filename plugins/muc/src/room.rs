@@ -9,7 +9,9 @@
 //! ephemeral  cfg/<room>           RoomConfig (JSON)        temporary rooms
 //!            aff/<room>/<bare>    affiliation              temporary rooms
 //!            subj/<room>          Subject (JSON)           every room
-//! kv rooms (owner room:<room>)    config, aff/<bare>       persistent rooms
+//! kv rooms (owner room:<room>)    config, aff/<bare>,      persistent rooms
+//!                                  active (last activity, ms; `expiry`)
+//! archive history (owner room)     the log (`mam`)          logged rooms
 //! kv directory (owner service)    <room> → ""              persistent rooms
 //! ```
 //!
@@ -78,7 +80,7 @@ pub(crate) struct RoomConfig {
     pub(crate) whois: Whois,
     pub(crate) allow_pm: AllowPm,
     pub(crate) change_subject: bool,
-    /// Stored and shown; the room archive that honours it is not built yet.
+    /// Logged (§7.2.12): messages go to the room's archive (`mam`).
     pub(crate) logging: bool,
     /// Created with the MUC protocol and not configured yet (§10.1.1): only owners may enter.
     pub(crate) locked: bool,
@@ -252,6 +254,35 @@ impl Room {
         Ok(temporary + persistent)
     }
 
+    /// The persistent rooms' JIDs, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// Storage failed.
+    pub(crate) fn persistent(limit: u32) -> Result<Vec<String>, HostError> {
+        directory().keys("", limit)
+    }
+
+    /// When a persistent room was last noted active (ms; `expiry`).
+    ///
+    /// # Errors
+    ///
+    /// Storage failed.
+    pub(crate) fn last_active(&self) -> Result<Option<u64>, HostError> {
+        Ok(rooms_kv(&self.jid)
+            .get_string("active")?
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Notes a persistent room active at `ms`.
+    ///
+    /// # Errors
+    ///
+    /// Storage failed.
+    pub(crate) fn set_last_active(&self, ms: u64) -> Result<(), HostError> {
+        rooms_kv(&self.jid).set_str("active", &ms.to_string())
+    }
+
     /// Every room's JID (temporary and persistent), at most `limit` of each.
     ///
     /// # Errors
@@ -399,13 +430,16 @@ impl Room {
         ephemeral::set(&format!("subj/{}", self.jid), &json(subject))
     }
 
-    /// Deletes every record of the room (configuration, affiliations, subject); occupants are
-    /// `occupant`'s to remove first.
+    /// Deletes every record of the room (configuration, affiliations, subject, activity, its
+    /// archive when logged); occupants are `occupant`'s to remove first.
     ///
     /// # Errors
     ///
     /// Storage failed; what was deleted stays deleted.
     pub(crate) fn delete(&self) -> Result<(), HostError> {
+        if self.config.logging {
+            crate::mam::purge(&self.jid)?;
+        }
         ephemeral::delete(&format!("subj/{}", self.jid));
         eph_clear(&format!("aff/{}/", self.jid));
         ephemeral::delete(&format!("cfg/{}", self.jid));

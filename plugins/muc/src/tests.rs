@@ -8,31 +8,37 @@ use tessera_sdk::{Owner, Stanza, StanzaKind, Verdict, ephemeral};
 
 use super::*;
 
-const ROOM: &str = "tea@conference.localhost";
-const ALICE: &str = "alice@localhost/phone";
-const BOB: &str = "bob@localhost/pc";
-const CAROL: &str = "carol@localhost/x";
+pub(crate) const ROOM: &str = "tea@conference.localhost";
+pub(crate) const ALICE: &str = "alice@localhost/phone";
+pub(crate) const BOB: &str = "bob@localhost/pc";
+pub(crate) const CAROL: &str = "carol@localhost/x";
 
-fn harness(config: &str) -> Harness<Muc> {
+pub(crate) fn harness(config: &str) -> Harness<Muc> {
     let mut h = Harness::new(Muc::default());
     h.init(config).expect("valid config");
     h
 }
 
-fn presence(h: &Harness<Muc>, from: &str, to: &str, type_: Option<&str>, body: &str) -> Verdict {
+pub(crate) fn presence(
+    h: &Harness<Muc>,
+    from: &str,
+    to: &str,
+    type_: Option<&str>,
+    body: &str,
+) -> Verdict {
     let t = type_.map(|t| format!(" type='{t}'")).unwrap_or_default();
     h.service_stanza(&format!(
         "<presence xmlns='jabber:client' from='{from}' to='{to}'{t}>{body}</presence>"
     ))
 }
 
-const MUC_X: &str = "<x xmlns='http://jabber.org/protocol/muc'/>";
+pub(crate) const MUC_X: &str = "<x xmlns='http://jabber.org/protocol/muc'/>";
 
-fn join(h: &Harness<Muc>, from: &str, nick: &str) -> Verdict {
+pub(crate) fn join(h: &Harness<Muc>, from: &str, nick: &str) -> Verdict {
     presence(h, from, &format!("{ROOM}/{nick}"), None, MUC_X)
 }
 
-fn iq(h: &Harness<Muc>, from: &str, to: &str, type_: &str, payload: &str) -> Verdict {
+pub(crate) fn iq(h: &Harness<Muc>, from: &str, to: &str, type_: &str, payload: &str) -> Verdict {
     h.service_stanza(&format!(
         "<iq xmlns='jabber:client' from='{from}' to='{to}' type='{type_}' id='q1'>{payload}</iq>"
     ))
@@ -52,7 +58,7 @@ fn instant(h: &Harness<Muc>) {
     assert_eq!(sent[0].type_attr(), "result");
 }
 
-fn configure(h: &Harness<Muc>, fields: &[(&str, &str)]) -> Verdict {
+pub(crate) fn configure(h: &Harness<Muc>, fields: &[(&str, &str)]) -> Verdict {
     let mut x = String::from(
         "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>",
     );
@@ -70,7 +76,7 @@ fn configure(h: &Harness<Muc>, fields: &[(&str, &str)]) -> Verdict {
 }
 
 /// A room created and configured as instant by alice (owner, nick "A").
-fn room(config: &str) -> Harness<Muc> {
+pub(crate) fn room(config: &str) -> Harness<Muc> {
     let h = harness(config);
     assert_eq!(join(&h, ALICE, "A"), Verdict::Handled);
     h.take_sent();
@@ -78,7 +84,7 @@ fn room(config: &str) -> Harness<Muc> {
     h
 }
 
-fn codes(s: &Stanza) -> Vec<String> {
+pub(crate) fn codes(s: &Stanza) -> Vec<String> {
     let el = s.element().unwrap();
     el.get_child("x", ns::MUC_USER)
         .map(|x| {
@@ -98,7 +104,7 @@ fn item_attr(s: &Stanza, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn condition(v: &Verdict) -> String {
+pub(crate) fn condition(v: &Verdict) -> String {
     match v {
         Verdict::Error(e) => e.condition.clone(),
         other => panic!("expected an error, got {other:?}"),
@@ -286,7 +292,7 @@ fn a_nickname_change_is_303_then_the_new_presence() {
     assert_eq!(occupant::by_jid(ROOM, BOB).unwrap().nick, "Bee");
 }
 
-fn groupchat(h: &Harness<Muc>, from: &str, body: &str) -> Verdict {
+pub(crate) fn groupchat(h: &Harness<Muc>, from: &str, body: &str) -> Verdict {
     h.service_stanza(&format!(
         "<message xmlns='jabber:client' from='{from}' to='{ROOM}' type='groupchat'>{body}</message>"
     ))
