@@ -5,7 +5,9 @@
 //! form), entering it (the others' presence first, then one's own with 110), groupchat and the
 //! subject, nickname changes (303), private messages, kick (307), ban (301, and no way back),
 //! password and members-only rooms, an occupant whose client went away without leaving, disco
-//! and destruction (its `kv` records gone).
+//! and destruction (its `kv` records gone); and, for part 2, room logs: status 170, stanza-ids,
+//! XEP-0313 queries on the room with RSM paging and a `with` filter, logging off purging the
+//! log, history on entering with `maxstanzas`, and an idle persistent room expiring.
 
 use tessera_tests::parsers::message::{Lang, Message, MessageType};
 use tessera_tests::parsers::minidom::Element;
@@ -580,5 +582,281 @@ async fn slixmpp_enters_a_room_and_talks() -> anyhow::Result<()> {
         assert!(run.has_result(r), "{r}: {run:?}");
     }
     message_from(&mut alice, &occupant("py", "Slix"), "hiss").await?;
+    Ok(())
+}
+
+const MAM: &str = "urn:xmpp:mam:2";
+const RSM: &str = "http://jabber.org/protocol/rsm";
+
+/// A MAM query on `room` (XEP-0313) with `inner` children; the bodies of the result messages
+/// (each checked: from the room, with the `queryid`, forwarded with a delay stamp and a
+/// stanza-id-able archive id) and the `<fin/>`.
+async fn room_archive(
+    client: &mut TestClient,
+    room: &str,
+    queryid: &str,
+    inner: &str,
+) -> anyhow::Result<(Vec<(String, String)>, Element)> {
+    let q: Element = format!("<query xmlns='{MAM}' queryid='{queryid}'>{inner}</query>").parse()?;
+    let fin = ok(client, room_jid(room), IqRequest::Set(q))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no <fin/>"))?;
+    assert!(fin.is("fin", MAM), "{fin:?}");
+    let from = room_jid(room);
+    let is_result = |s: &Stanza| {
+        matches!(s, Stanza::Message(m) if m.from.as_ref() == Some(&from)
+            && m.payloads.iter().any(|p| p.is("result", MAM) && p.attr("queryid") == Some(queryid)))
+    };
+    let mut out = Vec::new();
+    // The results were sent before the IQ result, so they are already in the backlog.
+    while let Ok(Stanza::Message(m)) = client
+        .recv_until(is_result, std::time::Duration::from_millis(50))
+        .await
+    {
+        let result = m
+            .payloads
+            .iter()
+            .find(|p| p.is("result", MAM))
+            .expect("matched");
+        let fwd = result
+            .get_child("forwarded", "urn:xmpp:forward:0")
+            .expect("forwarded");
+        assert!(fwd.get_child("delay", "urn:xmpp:delay").is_some());
+        let msg = fwd.get_child("message", "jabber:client").expect("message");
+        let body = msg
+            .get_child("body", "jabber:client")
+            .map(Element::text)
+            .unwrap_or_default();
+        out.push((msg.attr("from").unwrap_or_default().to_owned(), body));
+    }
+    Ok((out, fin))
+}
+
+fn bodies(results: &[(String, String)]) -> Vec<&str> {
+    results.iter().map(|(_, b)| b.as_str()).collect()
+}
+
+/// Room logs (issue 7, part 2): 170 on entering a logged room and not an unlogged one, the
+/// stanza-id occupants receive, a MAM query on the room paged with RSM and filtered by
+/// occupant, an outsider refused, and logging off purging the archive for good.
+#[tokio::test]
+async fn a_logged_room_archives_and_answers_mam_queries() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    // An unlogged room: no 170, no stanza-id, no archive.
+    create(&mut alice, "quiet", &[]).await?;
+    bob.send(enter("quiet", "B", None)?).await?;
+    let own = presence_from(&mut bob, PresenceType::None, &occupant("quiet", "B")).await?;
+    assert_eq!(codes(&own.payloads), ["110"]);
+    bob.send(groupchat("quiet", "unlogged")).await?;
+    let m = message_from(&mut bob, &occupant("quiet", "B"), "unlogged").await?;
+    assert!(
+        !m.payloads
+            .iter()
+            .any(|p| p.is("stanza-id", "urn:xmpp:sid:0"))
+    );
+    let q: Element = format!("<query xmlns='{MAM}'/>").parse()?;
+    assert_eq!(
+        refused(&mut bob, room_jid("quiet"), IqRequest::Set(q)).await?,
+        "ServiceUnavailable"
+    );
+
+    // A logged room.
+    create(
+        &mut alice,
+        "logged",
+        &[("muc#roomconfig_enablelogging", "1")],
+    )
+    .await?;
+    bob.send(enter("logged", "B", None)?).await?;
+    let own = presence_from(&mut bob, PresenceType::None, &occupant("logged", "B")).await?;
+    assert_eq!(codes(&own.payloads), ["170", "110"], "§7.2.12");
+    let info = ok(
+        &mut bob,
+        room_jid("logged"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}'/>").parse()?),
+    )
+    .await?
+    .expect("info");
+    assert!(info.children().any(|c| c.attr("var") == Some(MAM)));
+    for n in 1..=3 {
+        alice.send(groupchat("logged", &format!("a{n}"))).await?;
+        message_from(&mut bob, &occupant("logged", "A"), &format!("a{n}")).await?;
+    }
+    bob.send(groupchat("logged", "b1")).await?;
+    let m = message_from(&mut bob, &occupant("logged", "B"), "b1").await?;
+    let sid = m
+        .payloads
+        .iter()
+        .find(|p| p.is("stanza-id", "urn:xmpp:sid:0"))
+        .expect("XEP-0359 stanza-id");
+    assert_eq!(sid.attr("by"), Some("logged@conference.localhost"));
+
+    // Two at a time, then the rest after the last one.
+    let (page, fin) = room_archive(
+        &mut bob,
+        "logged",
+        "p1",
+        &format!("<set xmlns='{RSM}'><max>2</max></set>"),
+    )
+    .await?;
+    assert_eq!(bodies(&page), ["a1", "a2"]);
+    assert_eq!(page[0].0, "logged@conference.localhost/A");
+    assert_ne!(fin.attr("complete"), Some("true"));
+    let last = fin
+        .get_child("set", RSM)
+        .and_then(|s| s.get_child("last", RSM))
+        .map(Element::text)
+        .expect("rsm last");
+    let (page, fin) = room_archive(
+        &mut bob,
+        "logged",
+        "p2",
+        &format!("<set xmlns='{RSM}'><max>10</max><after>{last}</after></set>"),
+    )
+    .await?;
+    assert_eq!(bodies(&page), ["a3", "b1"]);
+    assert_eq!(fin.attr("complete"), Some("true"));
+    // The last one's id is the stanza-id occupants got.
+    assert_eq!(
+        fin.get_child("set", RSM)
+            .and_then(|s| s.get_child("last", RSM))
+            .map(Element::text)
+            .as_deref(),
+        sid.attr("id")
+    );
+    // One occupant's messages.
+    let with = format!(
+        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>{MAM}</value></field>\
+         <field var='with'><value>logged@{SERVICE}/B</value></field></x>"
+    );
+    let (page, _) = room_archive(&mut bob, "logged", "w", &with).await?;
+    assert_eq!(bodies(&page), ["b1"]);
+    // Carol never entered and is no member.
+    let q: Element = format!("<query xmlns='{MAM}'/>").parse()?;
+    assert_eq!(
+        refused(&mut carol, room_jid("logged"), IqRequest::Set(q)).await?,
+        "Forbidden"
+    );
+
+    // Logging off: 171, and the log is gone even once logging is back on.
+    ok(
+        &mut alice,
+        room_jid("logged"),
+        IqRequest::Set(config_form(&[("muc#roomconfig_enablelogging", "0")])?),
+    )
+    .await?;
+    let told = bob
+        .recv(|s| matches!(s, Stanza::Message(m) if codes(&m.payloads).contains(&"171".to_owned())))
+        .await?;
+    let Stanza::Message(told) = told else {
+        unreachable!("matched a message")
+    };
+    assert_eq!(codes(&told.payloads), ["104", "171"]);
+    ok(
+        &mut alice,
+        room_jid("logged"),
+        IqRequest::Set(config_form(&[("muc#roomconfig_enablelogging", "1")])?),
+    )
+    .await?;
+    let (page, fin) = room_archive(&mut bob, "logged", "after", "").await?;
+    assert!(page.is_empty(), "nothing old: {page:?}");
+    assert_eq!(fin.attr("complete"), Some("true"));
+    Ok(())
+}
+
+/// §7.2.14: entering a logged room with `<history maxstanzas='2'/>` brings the last two
+/// messages, stamped (XEP-0203) and before the subject; an unlogged room has none to give.
+#[tokio::test]
+async fn history_on_entering_honours_maxstanzas() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, _carol) = setup().await?;
+    create(&mut alice, "hist", &[("muc#roomconfig_enablelogging", "1")]).await?;
+    for n in 1..=4 {
+        alice.send(groupchat("hist", &format!("h{n}"))).await?;
+        message_from(&mut alice, &occupant("hist", "A"), &format!("h{n}")).await?;
+    }
+    let x: Element = format!("<x xmlns='{MUC}'><history maxstanzas='2'/></x>").parse()?;
+    bob.send(
+        Presence::available()
+            .with_to(occupant("hist", "B"))
+            .with_payloads(vec![x]),
+    )
+    .await?;
+    let from = room_jid("hist");
+    let mut got = Vec::new();
+    loop {
+        let s = bob
+            .recv(|s| {
+                matches!(s, Stanza::Message(m) if m.type_ == MessageType::Groupchat
+                    && m.from.as_ref().is_some_and(|f| f.to_bare() == from.to_bare()))
+            })
+            .await?;
+        let Stanza::Message(m) = s else {
+            unreachable!("matched a message")
+        };
+        if m.subjects.values().next().is_some() || m.bodies.is_empty() {
+            break; // §7.2.15: the subject closes the history
+        }
+        let delay = m
+            .payloads
+            .iter()
+            .find(|p| p.is("delay", "urn:xmpp:delay"))
+            .expect("a delay stamp");
+        assert_eq!(delay.attr("from"), Some("hist@conference.localhost"));
+        got.push(m.bodies.values().next().cloned().unwrap_or_default());
+    }
+    assert_eq!(got, ["h3", "h4"]);
+    Ok(())
+}
+
+/// A persistent room nobody uses is destroyed after `room_expiry` with its records.
+#[tokio::test]
+async fn an_idle_persistent_room_expires() -> anyhow::Result<()> {
+    let server = TestServer::with_config(
+        "[plugins.muc]\ngrants = [\"log\", \"router\", \"kv\", \"ephemeral\", \"archive\", \"clock\"]\n\
+         [plugins.muc.config]\nroom_expiry = \"2s\"\n",
+    )
+    .await?;
+    server.add_user("alice", PW).await?;
+    let mut alice = TestClient::connect(&server, "alice", PW).await?;
+    alice.send(Presence::available()).await?;
+    create(
+        &mut alice,
+        "idle",
+        &[
+            ("muc#roomconfig_persistentroom", "1"),
+            ("muc#roomconfig_enablelogging", "1"),
+        ],
+    )
+    .await?;
+    alice.send(groupchat("idle", "last words")).await?;
+    message_from(&mut alice, &occupant("idle", "A"), "last words").await?;
+    // Occupied, it cannot expire yet; its activity is noted.
+    assert!(
+        room_keys(&server, "idle")
+            .await?
+            .contains(&"active".to_owned())
+    );
+    alice
+        .send(Presence::new(PresenceType::Unavailable).with_to(occupant("idle", "A")))
+        .await?;
+    presence_from(
+        &mut alice,
+        PresenceType::Unavailable,
+        &occupant("idle", "A"),
+    )
+    .await?;
+    // The timer ticks every 5 s; 2 s of idleness is enough. Bounded wait.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !room_keys(&server, "idle").await?.is_empty() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the idle room was not destroyed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Gone: entering makes a new room.
+    alice.send(enter("idle", "A", None)?).await?;
+    let own = presence_from(&mut alice, PresenceType::None, &occupant("idle", "A")).await?;
+    assert_eq!(codes(&own.payloads), ["110", "201"]);
     Ok(())
 }
