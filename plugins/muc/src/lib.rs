@@ -165,8 +165,8 @@ impl Plugin for Muc {
             ))
             .data(DataDeclaration::new(
                 room::DIRECTORY,
-                "The address of each persistent chat room, kept until the room is destroyed or \
-                 made temporary.",
+                "The address of each persistent chat room, kept until the room is destroyed, \
+                 made temporary, or unused for the operator's room expiry.",
                 OwnerKind::Service,
                 Visibility::Public,
             ))
