@@ -32,7 +32,7 @@ pub(crate) fn presence(
     ))
 }
 
-pub(crate) const MUC_X: &str = "<x xmlns='http://jabber.org/protocol/muc'/>";
+const MUC_X: &str = "<x xmlns='http://jabber.org/protocol/muc'/>";
 
 pub(crate) fn join(h: &Harness<Muc>, from: &str, nick: &str) -> Verdict {
     presence(h, from, &format!("{ROOM}/{nick}"), None, MUC_X)

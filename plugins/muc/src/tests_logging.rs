@@ -8,8 +8,8 @@ use tessera_sdk::testing::{self, Harness};
 use tessera_sdk::{Owner, Stanza, Verdict};
 
 use super::tests::{
-    ALICE, BOB, CAROL, MUC_X, ROOM, codes, condition, configure, groupchat, harness, iq, join,
-    presence, room,
+    ALICE, BOB, CAROL, ROOM, codes, condition, configure, groupchat, harness, iq, join, presence,
+    room,
 };
 use super::*;
 
@@ -421,7 +421,7 @@ fn the_operator_caps_history() {
     let h = harness("history = 1");
     join(&h, ALICE, "A");
     h.take_sent();
-    super::tests::configure(&h, &[("muc#roomconfig_enablelogging", "1")]);
+    configure(&h, &[("muc#roomconfig_enablelogging", "1")]);
     say(&h, ALICE, "one");
     say(&h, ALICE, "two");
     h.take_sent();
@@ -433,7 +433,6 @@ fn the_operator_caps_history() {
         "<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='50'/></x>",
     );
     assert_eq!(history_to(&h.take_sent(), CAROL), ["two"]);
-    let _ = MUC_X;
 }
 
 #[test]
