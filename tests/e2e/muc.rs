@@ -860,3 +860,108 @@ async fn an_idle_persistent_room_expires() -> anyhow::Result<()> {
     assert_eq!(codes(&own.payloads), ["110", "201"]);
     Ok(())
 }
+
+const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+
+/// The XEP-0421 occupant id of a presence's or message's payloads (exactly one).
+fn occupant_id(payloads: &[Element]) -> anyhow::Result<String> {
+    let ids: Vec<&Element> = payloads
+        .iter()
+        .filter(|p| p.is("occupant-id", OCCUPANT_ID))
+        .collect();
+    anyhow::ensure!(ids.len() == 1, "{} occupant ids", ids.len());
+    ids[0]
+        .attr("id")
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("occupant-id without id"))
+}
+
+/// XEP-0410: an occupant's self-ping is answered by the room; from outside, `not-acceptable`;
+/// the room advertises the optimization and occupant ids.
+#[tokio::test]
+async fn self_ping_tells_an_occupant_whether_it_is_still_in() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, _carol) = setup().await?;
+    create(&mut alice, "pong", &[]).await?;
+    let ping = || -> anyhow::Result<IqRequest> {
+        Ok(IqRequest::Get("<ping xmlns='urn:xmpp:ping'/>".parse()?))
+    };
+    ok(&mut alice, occupant("pong", "A"), ping()?).await?;
+    assert_eq!(
+        refused(&mut bob, occupant("pong", "B"), ping()?).await?,
+        "NotAcceptable",
+        "bob never joined"
+    );
+    assert_eq!(
+        refused(&mut bob, occupant("pong", "A"), ping()?).await?,
+        "NotAcceptable"
+    );
+    let info = ok(
+        &mut bob,
+        room_jid("pong"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}'/>").parse()?),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("empty disco#info"))?;
+    let features: Vec<&str> = info
+        .children()
+        .filter(|c| c.is("feature", DISCO_INFO))
+        .filter_map(|c| c.attr("var"))
+        .collect();
+    assert!(features.contains(&"http://jabber.org/protocol/muc#self-ping-optimization"));
+    assert!(features.contains(&OCCUPANT_ID));
+    // Alice leaves: her next self-ping says so.
+    alice
+        .send(Presence::new(PresenceType::Unavailable).with_to(occupant("pong", "A")))
+        .await?;
+    presence_from(
+        &mut alice,
+        PresenceType::Unavailable,
+        &occupant("pong", "A"),
+    )
+    .await?;
+    assert_eq!(
+        refused(&mut alice, occupant("pong", "A"), ping()?).await?,
+        "NotAcceptable"
+    );
+    Ok(())
+}
+
+/// XEP-0421: one id per person and room, the same in presence and messages and after coming
+/// back under another nickname, another in another room.
+#[tokio::test]
+async fn occupant_ids_are_stable_and_per_room() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, _carol) = setup().await?;
+    create(&mut alice, "ids", &[]).await?;
+    create(&mut alice, "ids2", &[]).await?;
+    bob.send(enter("ids", "B", None)?).await?;
+    let seen = presence_from(&mut alice, PresenceType::None, &occupant("ids", "B")).await?;
+    let id = occupant_id(&seen.payloads)?;
+    let own = presence_from(&mut bob, PresenceType::None, &occupant("ids", "B")).await?;
+    assert_eq!(occupant_id(&own.payloads)?, id);
+
+    // A forged id in bob's message is replaced by his own.
+    let forged: Element = format!("<occupant-id xmlns='{OCCUPANT_ID}' id='not-bob'/>").parse()?;
+    bob.send(groupchat("ids", "with an id").with_payloads(vec![forged]))
+        .await?;
+    let m = message_from(&mut alice, &occupant("ids", "B"), "with an id").await?;
+    assert_eq!(occupant_id(&m.payloads)?, id);
+
+    // Back under another nickname: the same id.
+    bob.send(Presence::new(PresenceType::Unavailable).with_to(occupant("ids", "B")))
+        .await?;
+    presence_from(&mut alice, PresenceType::Unavailable, &occupant("ids", "B")).await?;
+    bob.send(enter("ids", "Bob", None)?).await?;
+    let back = presence_from(&mut alice, PresenceType::None, &occupant("ids", "Bob")).await?;
+    assert_eq!(occupant_id(&back.payloads)?, id);
+
+    // Another room, another id; alice's differs from bob's.
+    bob.send(enter("ids2", "B", None)?).await?;
+    let there = presence_from(&mut alice, PresenceType::None, &occupant("ids2", "B")).await?;
+    assert_ne!(occupant_id(&there.payloads)?, id);
+    let alice_seen = presence_from(&mut bob, PresenceType::None, &occupant("ids2", "A")).await?;
+    assert_ne!(
+        occupant_id(&alice_seen.payloads)?,
+        occupant_id(&there.payloads)?
+    );
+    Ok(())
+}

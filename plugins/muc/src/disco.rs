@@ -73,6 +73,9 @@ pub(crate) fn room_info(s: &Settings, room: &Room) -> Element {
     for f in [
         ns::MUC,
         ns::DISCO_INFO,
+        // XEP-0410 §5 and XEP-0421 §3: every room answers self-pings and stamps occupant ids.
+        ns::SELF_PING,
+        ns::OCCUPANT_ID,
         pick(c.public, "muc_public", "muc_hidden"),
         pick(c.persistent, "muc_persistent", "muc_temporary"),
         pick(c.members_only, "muc_membersonly", "muc_open"),

@@ -46,11 +46,14 @@ mod disco;
 mod error;
 mod expiry;
 mod history;
+mod invite;
 mod mam;
 mod message;
 mod ns;
 mod occupant;
+mod occupant_id;
 mod owner;
+mod ping;
 mod presence;
 mod room;
 mod xml;
@@ -182,6 +185,14 @@ impl Plugin for Muc {
                 )
                 .max_items(mam::DEFAULT_MAX_ITEMS),
             )
+            .data(DataDeclaration::new(
+                occupant_id::SECRETS,
+                "A random key the service draws once to derive each occupant's anonymous \
+                 occupant id (XEP-0421) from the room and the occupant's bare JID; nothing per \
+                 user is stored. Kept for as long as the service exists.",
+                OwnerKind::Service,
+                Visibility::Owner,
+            ))
             .timer(expiry::TIMER, expiry::TIMER_SECONDS)
     }
 
@@ -222,8 +233,18 @@ impl Plugin for Muc {
             (StanzaKind::Iq, _) if !matches!(stanza.type_attr(), "get" | "set") => Verdict::Drop,
             (StanzaKind::Iq, false) if nick.is_none() => self.service_iq(stanza, el),
             (StanzaKind::Iq, true) if nick.is_none() => self.room_iq(&room_jid, stanza, el),
-            // IQs to occupants (§7.9 vCards and the like) are not relayed yet.
-            (StanzaKind::Iq, _) => Verdict::Error(StanzaError::service_unavailable()),
+            (StanzaKind::Iq, true) => {
+                let nick = nick.unwrap_or_default();
+                // XEP-0410: an occupant pinging itself is answered by the room.
+                if let Some(q) = payload(el)
+                    && let Some(v) = ping::handle(&room_jid, nick, stanza, q)
+                {
+                    return v;
+                }
+                // Other IQs to occupants (§7.9 vCards and the like) are not relayed yet.
+                Verdict::Error(StanzaError::service_unavailable())
+            }
+            (StanzaKind::Iq, false) => Verdict::Error(StanzaError::service_unavailable()),
             // Presence to the service itself means nothing; a message to it is not for anyone.
             (StanzaKind::Presence, false) => Verdict::Drop,
             _ => Verdict::Error(StanzaError::service_unavailable()),
@@ -235,3 +256,5 @@ impl Plugin for Muc {
 mod tests;
 #[cfg(test)]
 mod tests_logging;
+#[cfg(test)]
+mod tests_part3;

@@ -6,9 +6,11 @@ use tessera_sdk::{StanzaError, Verdict};
 use crate::config::Settings;
 use crate::error;
 use crate::expiry;
+use crate::invite;
 use crate::mam;
 use crate::ns;
 use crate::occupant::{self, Role};
+use crate::occupant_id;
 use crate::room::{AllowPm, Room, Subject};
 use crate::xml;
 
@@ -35,8 +37,12 @@ pub(crate) fn handle(
         // §7.5: a private message is never of type groupchat.
         (Some(_), "groupchat") => Err(StanzaError::bad_request()),
         (Some(nick), _) => private(&room, nick, from, message),
-        // Mediated invitations (§7.8.2) and voice requests (§8.6) are not implemented.
-        (None, _) => Err(StanzaError::feature_not_implemented()),
+        // §7.8.2: mediated invitations and declines.
+        (None, _) => match message.get_child("x", ns::MUC_USER) {
+            Some(x) if invite::is_invitation(x) => invite::handle(s, &room, from, x),
+            // Voice requests (§8.6) are not implemented.
+            _ => Err(StanzaError::feature_not_implemented()),
+        },
     };
     match result {
         Ok(()) => Verdict::Handled,
@@ -74,6 +80,8 @@ fn groupchat(s: &Settings, room: &Room, from: &str, message: &Element) -> Result
     let sender = format!("{}/{}", room.jid, me.nick);
     let mut message = message.clone();
     mam::strip_stanza_ids(&mut message, &room.jid);
+    // XEP-0421 §4: the room's id replaces any the sender put in, and is archived with it.
+    occupant_id::stamp(&mut message, &me.occupant_id);
     xml::set(&mut message, "from", sender.as_str());
     // §7.2.12: a logged room archives it first, so every copy carries its XEP-0359 id.
     if room.config.logging
@@ -116,6 +124,7 @@ fn private(room: &Room, nick: &str, from: &str, message: &Element) -> Result<(),
     if copy.get_child("x", ns::MUC_USER).is_none() {
         copy.append_child(Element::bare("x", ns::MUC_USER));
     }
+    occupant_id::stamp(&mut copy, &me.occupant_id);
     xml::send(&copy);
     Ok(())
 }

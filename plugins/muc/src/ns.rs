@@ -28,3 +28,9 @@ pub(crate) const HINTS: &str = "urn:xmpp:hints";
 pub(crate) const FORWARD: &str = "urn:xmpp:forward:0";
 /// `urn:xmpp:delay`: delayed delivery stamps (XEP-0203 §5).
 pub(crate) const DELAY: &str = "urn:xmpp:delay";
+/// `urn:xmpp:ping`: XMPP ping (XEP-0199 §3), answered for an occupant's self-ping (XEP-0410).
+pub(crate) const PING: &str = "urn:xmpp:ping";
+/// XEP-0410 §5: the room answers an occupant's ping to its own occupant JID itself.
+pub(crate) const SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
+/// `urn:xmpp:occupant-id:0`: anonymous, stable occupant ids (XEP-0421 §4).
+pub(crate) const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";

@@ -73,6 +73,10 @@ pub(crate) struct Occupant {
     /// The children of the occupant's last available presence (show, status, caps…), minus
     /// the MUC `<x/>`, serialised; broadcast with each presence of the occupant.
     pub(crate) presence: String,
+    /// The XEP-0421 occupant id of the real bare JID in this room (`occupant_id`); empty for
+    /// a record written before ids existed or when the secret was unavailable.
+    #[serde(default)]
+    pub(crate) occupant_id: String,
 }
 
 impl Occupant {

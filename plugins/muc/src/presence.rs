@@ -60,7 +60,7 @@ pub(crate) fn handle(
 fn stored_children(presence: &Element) -> String {
     presence
         .children()
-        .filter(|c| !c.is("x", ns::MUC))
+        .filter(|c| !c.is("x", ns::MUC) && !c.is("occupant-id", ns::OCCUPANT_ID))
         .map(String::from)
         .collect()
 }
@@ -157,12 +157,17 @@ fn join(
     if present >= s.max_occupants as usize || (present >= limit && !aff.is_admin()) {
         return Err(error::room_full());
     }
+    let occupant_id = crate::occupant_id::of(room_jid, &bare).unwrap_or_else(|e| {
+        tessera_sdk::log::warn(&format!("no occupant id in room {room_jid}: {e}"));
+        String::new()
+    });
     let me = Occupant {
         nick: nick.to_owned(),
         jid: from.to_owned(),
         role: Role::default_for(aff, room.config.moderated),
         affiliation: aff,
         presence: stored_children(presence),
+        occupant_id,
     };
     if occupant::by_nick(room_jid, nick).is_some()
         || !occupant::claim(room_jid, &me).map_err(|e| error::storage(&e))?

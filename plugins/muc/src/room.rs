@@ -441,6 +441,7 @@ impl Room {
             crate::mam::purge(&self.jid)?;
         }
         ephemeral::delete(&format!("subj/{}", self.jid));
+        eph_clear(&crate::invite::prefix(&self.jid));
         eph_clear(&format!("aff/{}/", self.jid));
         ephemeral::delete(&format!("cfg/{}", self.jid));
         if self.config.persistent {

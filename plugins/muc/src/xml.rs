@@ -113,6 +113,8 @@ pub(crate) fn occupant_presence(
         x.append_child(status(*code));
     }
     p.append_child(x);
+    // XEP-0421 §4: every presence from an occupant carries its id.
+    crate::occupant_id::stamp(&mut p, &o.occupant_id);
     p
 }
 
