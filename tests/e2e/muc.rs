@@ -965,3 +965,168 @@ async fn occupant_ids_are_stable_and_per_room() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A message with a `muc#user` `<x/>` holding `inner`, to `room`.
+fn muc_user_message(room: &str, inner: &str) -> anyhow::Result<Message> {
+    let x: Element = format!("<x xmlns='{MUC_USER}'>{inner}</x>").parse()?;
+    Ok(Message::new(Some(room_jid(room))).with_payloads(vec![x]))
+}
+
+/// Waits for a message from the room with a `muc#user` `<name/>` and returns that element.
+async fn from_room(client: &mut TestClient, room: &str, name: &str) -> anyhow::Result<Element> {
+    let s = client
+        .recv(|s| {
+            matches!(s, Stanza::Message(m) if m.from == Some(room_jid(room))
+                && muc_x(&m.payloads).is_some_and(|x| x.has_child(name, MUC_USER)))
+        })
+        .await?;
+    let Stanza::Message(m) = s else {
+        unreachable!("matched a message")
+    };
+    muc_x(&m.payloads)
+        .and_then(|x| x.get_child(name, MUC_USER))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no <{name}/>"))
+}
+
+/// §7.8.2: a mediated invitation reaches the invitee from the room, with the reason and the
+/// inviter; a decline reaches the inviter; in a members-only room the owner's invitation lets
+/// the invitee in. XEP-0249 direct invitations, a message between users, still pass.
+#[tokio::test]
+async fn mediated_invitations_and_declines() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    create(&mut alice, "club", &[("muc#roomconfig_membersonly", "1")]).await?;
+    carol.send(enter("club", "C", None)?).await?;
+    assert_eq!(
+        presence_error(&mut carol, &occupant("club", "C")).await?,
+        "registration-required"
+    );
+    alice
+        .send(muc_user_message(
+            "club",
+            "<invite to='carol@localhost'><reason>join us</reason></invite>",
+        )?)
+        .await?;
+    let invite = from_room(&mut carol, "club", "invite").await?;
+    assert_eq!(invite.attr("from"), Some("alice@localhost"));
+    assert_eq!(
+        invite
+            .get_child("reason", MUC_USER)
+            .map(Element::text)
+            .as_deref(),
+        Some("join us")
+    );
+    // The invitation made carol a member: she gets in.
+    carol.send(enter("club", "C", None)?).await?;
+    let own = presence_from(&mut carol, PresenceType::None, &occupant("club", "C")).await?;
+    assert_eq!(
+        item(&own.payloads, "affiliation").as_deref(),
+        Some("member")
+    );
+
+    // Bob, invited, declines; alice is told.
+    alice
+        .send(muc_user_message("club", "<invite to='bob@localhost'/>")?)
+        .await?;
+    from_room(&mut bob, "club", "invite").await?;
+    bob.send(muc_user_message(
+        "club",
+        "<decline to='alice@localhost'><reason>no time</reason></decline>",
+    )?)
+    .await?;
+    let declined = from_room(&mut alice, "club", "decline").await?;
+    assert_eq!(declined.attr("from"), Some("bob@localhost"));
+    assert_eq!(
+        declined
+            .get_child("reason", MUC_USER)
+            .map(Element::text)
+            .as_deref(),
+        Some("no time")
+    );
+
+    // XEP-0249: a direct invitation is a message from carol to bob, untouched by the room.
+    let direct: Element =
+        format!("<x xmlns='jabber:x:conference' jid='club@{SERVICE}' reason='come'/>").parse()?;
+    carol
+        .send(Message::new(Some(bob.jid().to_bare().into())).with_payloads(vec![direct]))
+        .await?;
+    let got = bob
+        .recv(|s| matches!(s, Stanza::Message(m) if m.payloads.iter().any(|p| p.is("x", "jabber:x:conference"))))
+        .await?;
+    let Stanza::Message(got) = got else {
+        unreachable!("matched")
+    };
+    assert_eq!(got.from.map(|f| f.to_bare()), Some(carol.jid().to_bare()));
+    Ok(())
+}
+
+fn register_nick(nick: &str) -> anyhow::Result<IqRequest> {
+    Ok(IqRequest::Set(
+        format!(
+            "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE'><value>{MUC}#register</value></field>\
+             <field var='muc#register_roomnick'><value>{nick}</value></field></x></query>"
+        )
+        .parse()?,
+    ))
+}
+
+/// §7.10: a registered nickname is reserved against others, told by `x-roomuser-item`,
+/// released by unregistering; deleting the account frees it too.
+#[tokio::test]
+async fn registered_nicknames_are_reserved_and_go_with_the_account() -> anyhow::Result<()> {
+    let (server, mut alice, mut bob, mut carol) = setup().await?;
+    create(&mut alice, "reg", &[("muc#roomconfig_persistentroom", "1")]).await?;
+    ok(&mut bob, room_jid("reg"), register_nick("Bobby")?).await?;
+    let item = ok(
+        &mut bob,
+        room_jid("reg"),
+        IqRequest::Get(format!("<query xmlns='{DISCO_INFO}' node='x-roomuser-item'/>").parse()?),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("empty answer"))?;
+    let name = item
+        .get_child("identity", DISCO_INFO)
+        .and_then(|i| i.attr("name"));
+    assert_eq!(name, Some("Bobby"));
+
+    carol.send(enter("reg", "Bobby", None)?).await?;
+    assert_eq!(
+        presence_error(&mut carol, &occupant("reg", "Bobby")).await?,
+        "conflict"
+    );
+    assert_eq!(
+        refused(&mut carol, room_jid("reg"), register_nick("Bobby")?).await?,
+        "Conflict"
+    );
+    // Unregistering releases it.
+    ok(
+        &mut bob,
+        room_jid("reg"),
+        IqRequest::Set("<query xmlns='jabber:iq:register'><remove/></query>".parse()?),
+    )
+    .await?;
+    carol.send(enter("reg", "Bobby", None)?).await?;
+    presence_from(&mut carol, PresenceType::None, &occupant("reg", "Bobby")).await?;
+    carol
+        .send(Presence::new(PresenceType::Unavailable).with_to(occupant("reg", "Bobby")))
+        .await?;
+    presence_from(
+        &mut carol,
+        PresenceType::Unavailable,
+        &occupant("reg", "Bobby"),
+    )
+    .await?;
+
+    // Bob registers again, then his account is deleted: the nickname is free.
+    ok(&mut bob, room_jid("reg"), register_nick("Bobby")?).await?;
+    carol.send(enter("reg", "Bobby", None)?).await?;
+    assert_eq!(
+        presence_error(&mut carol, &occupant("reg", "Bobby")).await?,
+        "conflict"
+    );
+    assert!(tessera::accounts::remove(server.storage(), "bob").await?);
+    carol.send(enter("reg", "Bobby", None)?).await?;
+    presence_from(&mut carol, PresenceType::None, &occupant("reg", "Bobby")).await?;
+    Ok(())
+}

@@ -93,6 +93,14 @@ pub(crate) fn room_info(s: &Settings, room: &Room) -> Element {
     ] {
         q.append_child(xml::el("feature", ns::DISCO_INFO, &[("var", f)]));
     }
+    if c.persistent {
+        // §7.10: nicknames can be registered.
+        q.append_child(xml::el(
+            "feature",
+            ns::DISCO_INFO,
+            &[("var", crate::register::NS)],
+        ));
+    }
     if c.logging {
         // XEP-0313 "Determining support", on the room; XEP-0359 §4 for its stanza-ids.
         for f in [ns::MAM, ns::SID] {

@@ -24,8 +24,11 @@
 //! rooms and in `kv`, owned by the room, for persistent ones (`room` has the layout). Settings
 //! and bounds: `config`. Logs never carry message bodies, subjects, passwords or XML.
 //!
-//! Not yet: invitations, registered nicknames, voice requests, XEP-0410 and XEP-0421, IQs to
-//! occupants, the `#extended` archive query fields and archive metadata on rooms.
+//! Also: XEP-0410 self-ping (`ping`), XEP-0421 occupant ids (`occupant_id`), mediated
+//! invitations (§7.8.2, `invite`) and registered nicknames (§7.10, `register`).
+//!
+//! Not yet: voice requests, IQs to occupants, the `#extended` archive query fields and archive
+//! metadata on rooms.
 //!
 //! Grants: `log`, `router` (everything is sent from the service's own addresses), `kv`,
 //! `ephemeral`, `archive` (room logs), `clock` (history `seconds`, activity times).
@@ -35,6 +38,7 @@
 //! - `presence`: entering, leaving, nickname changes, removing occupants;
 //! - `message`: groupchat, subject, private messages;
 //! - `admin`, `owner`: the two IQ namespaces; `disco`: service discovery;
+//! - `ping`, `occupant_id`, `invite`, `register`: XEP-0410, XEP-0421, §7.8.2, §7.10;
 //! - `mam`: room archives and their queries; `history`: history on entering; `expiry`: idle
 //!   persistent rooms;
 //! - `room`, `occupant`: the records and where they live;
@@ -55,14 +59,15 @@ mod occupant_id;
 mod owner;
 mod ping;
 mod presence;
+mod register;
 mod room;
 mod xml;
 
 use tessera_sdk::jid::Jid;
 use tessera_sdk::minidom::Element;
 use tessera_sdk::{
-    DataDeclaration, Event, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError, StanzaKind,
-    Subscription, Verdict, Visibility,
+    DataDeclaration, Event, EventKind, Hook, Manifest, OwnerKind, Plugin, Stanza, StanzaError,
+    StanzaKind, Subscription, Verdict, Visibility,
 };
 
 use crate::config::Settings;
@@ -131,6 +136,10 @@ impl Muc {
         }
         let outcome = if q.is("query", ns::DISCO_INFO) && !set && q.attr("node").is_none() {
             Ok(Some(disco::room_info(&self.settings, &room)))
+        } else if q.is("query", ns::DISCO_INFO) && !set && q.attr("node") == Some(register::NODE) {
+            register::roomuser_item(&room, iq.from()).map(Some)
+        } else if q.is("query", register::NS) {
+            register::handle(&self.settings, &room, iq.from(), set, q)
         } else if q.is("query", ns::DISCO_ITEMS) && !set && q.attr("node").is_none() {
             // §6.5: the occupant list is not revealed to outsiders; an empty list is allowed.
             Ok(Some(Element::bare("query", ns::DISCO_ITEMS)))
@@ -161,7 +170,8 @@ impl Plugin for Muc {
                 room::ROOMS,
                 "The settings of each persistent chat room (name, description, password, who \
                  may enter and speak), its owners, admins, members and banned addresses, by \
-                 bare JID, and when it was last used (to the hour); kept until the room is \
+                 bare JID, the nicknames registered in it with the bare JID each is reserved \
+                 for, and when it was last used (to the hour); kept until the room is \
                  destroyed, made temporary, or unused for the operator's room expiry.",
                 OwnerKind::Room,
                 Visibility::Occupants,
@@ -193,14 +203,26 @@ impl Plugin for Muc {
                 OwnerKind::Service,
                 Visibility::Owner,
             ))
+            .data(DataDeclaration::new(
+                register::NICKNAMES,
+                "The nickname each user registered with a chat room (XEP-0045 §7.10), by room \
+                 address; kept until the user unregisters, the room is destroyed, made \
+                 temporary or expires, or the account is deleted.",
+                OwnerKind::User,
+                Visibility::Owner,
+            ))
+            .on(EventKind::UserRemoved)
             .timer(expiry::TIMER, expiry::TIMER_SECONDS)
     }
 
     fn on_event(&self, event: &Event) {
-        if let Event::Timer(name) = event
-            && name == expiry::TIMER
-        {
-            expiry::sweep(&self.settings);
+        match event {
+            Event::Timer(name) if name == expiry::TIMER => {
+                expiry::sweep(&self.settings);
+            }
+            // The account's own registrations are gone with it; the rooms' indexes follow.
+            Event::UserRemoved(bare) => register::user_removed(&self.settings, bare),
+            _ => {}
         }
     }
 

@@ -157,6 +157,13 @@ fn join(
     if present >= s.max_occupants as usize || (present >= limit && !aff.is_admin()) {
         return Err(error::room_full());
     }
+    // §7.10: a registered nickname is its owner's.
+    if let Some(owner) =
+        crate::register::reserved_for(&room, nick).map_err(|e| error::storage(&e))?
+        && owner != bare
+    {
+        return Err(error::conflict());
+    }
     let occupant_id = crate::occupant_id::of(room_jid, &bare).unwrap_or_else(|e| {
         tessera_sdk::log::warn(&format!("no occupant id in room {room_jid}: {e}"));
         String::new()
@@ -242,6 +249,12 @@ fn join(
 /// §7.6: unavailable with 303 and the new nickname from the old one, then available from the
 /// new one, to everyone (110 to the occupant itself).
 fn change_nick(s: &Settings, room: &Room, me: Occupant, nick: &str) -> Result<(), StanzaError> {
+    if let Some(owner) =
+        crate::register::reserved_for(room, nick).map_err(|e| error::storage(&e))?
+        && owner != me.bare()
+    {
+        return Err(error::conflict());
+    }
     let renamed = Occupant {
         nick: nick.to_owned(),
         ..me.clone()

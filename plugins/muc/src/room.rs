@@ -10,7 +10,9 @@
 //!            aff/<room>/<bare>    affiliation              temporary rooms
 //!            subj/<room>          Subject (JSON)           every room
 //! kv rooms (owner room:<room>)    config, aff/<bare>,      persistent rooms
-//!                                  active (last activity, ms; `expiry`)
+//!                                  active (last activity, ms; `expiry`),
+//!                                  nick/<nick>, reg/<bare> (`register`)
+//! kv nicknames (owner user)       <room> → nick            registrations (`register`)
 //! archive history (owner room)     the log (`mam`)          logged rooms
 //! kv directory (owner service)    <room> → ""              persistent rooms
 //! ```
@@ -330,6 +332,7 @@ impl Room {
                 ephemeral::set(&format!("aff/{jid}/{who}"), aff.as_str().as_bytes())?;
             }
             if was {
+                crate::register::forget_room(&jid)?;
                 kv_clear(&rooms_kv(&jid), "")?;
                 directory().delete(&jid)?;
             }
@@ -445,6 +448,7 @@ impl Room {
         eph_clear(&format!("aff/{}/", self.jid));
         ephemeral::delete(&format!("cfg/{}", self.jid));
         if self.config.persistent {
+            crate::register::forget_room(&self.jid)?;
             kv_clear(&rooms_kv(&self.jid), "")?;
             directory().delete(&self.jid)?;
         }

@@ -353,3 +353,213 @@ fn a_banned_user_cannot_be_invited() {
     );
     assert!(h.take_sent().is_empty());
 }
+
+const REG_GET: &str = "<query xmlns='jabber:iq:register'/>";
+
+fn register(h: &Harness<Muc>, from: &str, nick: &str) -> Verdict {
+    iq(
+        h,
+        from,
+        ROOM,
+        "set",
+        &format!(
+            "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>\
+             <field var='muc#register_roomnick'><value>{nick}</value></field></x></query>"
+        ),
+    )
+}
+
+fn unregister(h: &Harness<Muc>, from: &str) -> Verdict {
+    iq(
+        h,
+        from,
+        ROOM,
+        "set",
+        "<query xmlns='jabber:iq:register'><remove/></query>",
+    )
+}
+
+/// The name of the `x-roomuser-item` identity for `from`, if any.
+fn roomuser_item(h: &Harness<Muc>, from: &str) -> Option<String> {
+    h.take_sent();
+    let v = iq(
+        h,
+        from,
+        ROOM,
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/>",
+    );
+    assert_eq!(v, Verdict::Handled);
+    let sent = h.take_sent();
+    let q = sent[0]
+        .element()
+        .unwrap()
+        .get_child("query", ns::DISCO_INFO)
+        .unwrap()
+        .clone();
+    assert_eq!(q.attr("node"), Some("x-roomuser-item"));
+    q.get_child("identity", ns::DISCO_INFO)
+        .and_then(|i| i.attr("name"))
+        .map(str::to_owned)
+}
+
+/// A persistent room made by alice ("A").
+fn persistent() -> Harness<Muc> {
+    let h = room("");
+    assert_eq!(
+        configure(&h, &[("muc#roomconfig_persistentroom", "1")]),
+        Verdict::Handled
+    );
+    h.take_sent();
+    h
+}
+
+#[test]
+fn the_registration_form_names_the_nickname_field() {
+    let h = persistent();
+    assert_eq!(iq(&h, BOB, ROOM, "get", REG_GET), Verdict::Handled);
+    let sent = h.take_sent();
+    let q = sent[0]
+        .element()
+        .unwrap()
+        .get_child("query", register::NS)
+        .unwrap()
+        .clone();
+    assert!(!q.has_child("registered", register::NS));
+    let form = tessera_sdk::forms::find(&q, Some("http://jabber.org/protocol/muc#register"))
+        .unwrap()
+        .expect("the muc#register form");
+    assert!(
+        form.fields
+            .iter()
+            .any(|f| f.var.as_deref() == Some("muc#register_roomnick"))
+    );
+    // A temporary room takes no registrations.
+    let t = room("");
+    assert_eq!(condition(&iq(&t, BOB, ROOM, "get", REG_GET)), "not-allowed");
+}
+
+#[test]
+fn a_registered_nickname_is_reserved_until_unregistered() {
+    let h = persistent();
+    assert_eq!(register(&h, BOB, "Bobby"), Verdict::Handled);
+    h.take_sent();
+    let r = Room::load(ROOM).unwrap().unwrap();
+    assert_eq!(
+        r.affiliation("bob@localhost").unwrap(),
+        room::Affiliation::Member
+    );
+    assert_eq!(roomuser_item(&h, BOB).as_deref(), Some("Bobby"));
+    assert_eq!(roomuser_item(&h, CAROL), None);
+    // The get now says so (XEP-0077 <registered/>).
+    iq(&h, BOB, ROOM, "get", REG_GET);
+    let sent = h.take_sent();
+    let q = sent[0]
+        .element()
+        .unwrap()
+        .get_child("query", register::NS)
+        .unwrap()
+        .clone();
+    assert!(q.has_child("registered", register::NS));
+    assert_eq!(
+        q.get_child("username", register::NS).unwrap().text(),
+        "Bobby"
+    );
+
+    // Carol may neither take it on entering, nor by renaming, nor register it.
+    assert_eq!(condition(&join(&h, CAROL, "Bobby")), "conflict");
+    assert_eq!(join(&h, CAROL, "C"), Verdict::Handled);
+    h.take_sent();
+    assert_eq!(condition(&join(&h, CAROL, "Bobby")), "conflict");
+    assert_eq!(condition(&register(&h, CAROL, "Bobby")), "conflict");
+    // Bob may, from any session.
+    assert_eq!(join(&h, "bob@localhost/tablet", "Bobby"), Verdict::Handled);
+    h.take_sent();
+    presence(
+        &h,
+        "bob@localhost/tablet",
+        &format!("{ROOM}/Bobby"),
+        Some("unavailable"),
+        "",
+    );
+    h.take_sent();
+
+    // Registering another nickname frees the first.
+    assert_eq!(register(&h, BOB, "Robert"), Verdict::Handled);
+    assert_eq!(roomuser_item(&h, BOB).as_deref(), Some("Robert"));
+    assert_eq!(register(&h, CAROL, "Bobby"), Verdict::Handled);
+    assert_eq!(unregister(&h, CAROL), Verdict::Handled);
+    // Unregistering frees it.
+    assert_eq!(unregister(&h, BOB), Verdict::Handled);
+    assert_eq!(roomuser_item(&h, BOB), None);
+    assert_eq!(condition(&unregister(&h, BOB)), "item-not-found");
+    assert_eq!(join(&h, "carol@localhost/y", "Robert"), Verdict::Handled);
+}
+
+#[test]
+fn registration_follows_the_rooms_rules() {
+    let h = persistent();
+    assert_eq!(
+        configure(&h, &[("muc#roomconfig_membersonly", "1")]),
+        Verdict::Handled
+    );
+    h.take_sent();
+    assert_eq!(condition(&register(&h, BOB, "B")), "registration-required");
+    let r = Room::load(ROOM).unwrap().unwrap();
+    r.set_affiliation("bob@localhost", room::Affiliation::Member)
+        .unwrap();
+    assert_eq!(register(&h, BOB, "B"), Verdict::Handled);
+    r.set_affiliation("carol@localhost", room::Affiliation::Outcast)
+        .unwrap();
+    assert_eq!(condition(&register(&h, CAROL, "C")), "forbidden");
+    assert_eq!(condition(&register(&h, ALICE, "")), "not-acceptable");
+}
+
+#[test]
+fn the_registration_goes_with_the_account_and_the_room() {
+    let h = persistent();
+    assert_eq!(register(&h, BOB, "Bobby"), Verdict::Handled);
+    let user = tessera_sdk::kv::Kv::new(
+        register::NICKNAMES,
+        tessera_sdk::Owner::user("bob@localhost"),
+    );
+    assert_eq!(user.get_string(ROOM).unwrap().as_deref(), Some("Bobby"));
+    // The account goes (the host deletes the user's records, then tells the plugin).
+    tessera_sdk::testing::add_account("bob@localhost");
+    assert!(tessera_sdk::accounts::remove("bob@localhost").unwrap());
+    assert!(h.event(&tessera_sdk::Event::UserRemoved("bob@localhost".into())));
+    let rooms = tessera_sdk::kv::Kv::new(room::ROOMS, tessera_sdk::Owner::room(ROOM));
+    assert!(rooms.keys("nick/", 10).unwrap().is_empty());
+    assert!(rooms.keys("reg/", 10).unwrap().is_empty());
+    assert_eq!(join(&h, CAROL, "Bobby"), Verdict::Handled);
+    h.take_sent();
+
+    // Without the event (an account removed by the CLI): the stale entry is freed when met.
+    assert_eq!(register(&h, "dave@localhost/d", "Dave"), Verdict::Handled);
+    tessera_sdk::kv::Kv::new(
+        register::NICKNAMES,
+        tessera_sdk::Owner::user("dave@localhost"),
+    )
+    .delete(ROOM)
+    .unwrap();
+    assert_eq!(join(&h, "erin@localhost/e", "Dave"), Verdict::Handled);
+    assert!(rooms.keys("nick/", 10).unwrap().is_empty());
+    h.take_sent();
+
+    // Destroying the room deletes the users' records too.
+    assert_eq!(register(&h, ALICE, "Al"), Verdict::Handled);
+    let v = iq(
+        &h,
+        ALICE,
+        ROOM,
+        "set",
+        "<query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query>",
+    );
+    assert_eq!(v, Verdict::Handled);
+    let alice = tessera_sdk::kv::Kv::new(
+        register::NICKNAMES,
+        tessera_sdk::Owner::user("alice@localhost"),
+    );
+    assert_eq!(alice.get_string(ROOM).unwrap(), None);
+}
