@@ -7,7 +7,9 @@
 //! password and members-only rooms, an occupant whose client went away without leaving, disco
 //! and destruction (its `kv` records gone); and, for part 2, room logs: status 170, stanza-ids,
 //! XEP-0313 queries on the room with RSM paging and a `with` filter, logging off purging the
-//! log, history on entering with `maxstanzas`, and an idle persistent room expiring.
+//! log, history on entering with `maxstanzas`, and an idle persistent room expiring; and, for part
+//! 3, XEP-0410 self-ping, XEP-0421 occupant ids, mediated invitations and declines (§7.8.2) and
+//! registered nicknames (§7.10), including their release when the account is deleted.
 
 use tessera_tests::parsers::message::{Lang, Message, MessageType};
 use tessera_tests::parsers::minidom::Element;
