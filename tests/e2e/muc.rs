@@ -9,8 +9,11 @@
 //! XEP-0313 queries on the room with RSM paging and a `with` filter, logging off purging the
 //! log, history on entering with `maxstanzas`, and an idle persistent room expiring; and, for part
 //! 3, XEP-0410 self-ping, XEP-0421 occupant ids, mediated invitations and declines (§7.8.2) and
-//! registered nicknames (§7.10), including their release when the account is deleted.
+//! registered nicknames (§7.10), including their release when the account is deleted; and, for
+//! part 4, voice requests and their approval (§7.13, §8.6), `muc#roomconfig_allowinvites`, and
+//! IQs relayed between occupants' clients.
 
+use tessera_tests::parsers::iq::Iq;
 use tessera_tests::parsers::message::{Lang, Message, MessageType};
 use tessera_tests::parsers::minidom::Element;
 use tessera_tests::parsers::presence::{Presence, Type as PresenceType};
@@ -1130,5 +1133,214 @@ async fn registered_nicknames_are_reserved_and_go_with_the_account() -> anyhow::
     assert!(tessera::accounts::remove(server.storage(), "bob").await?);
     carol.send(enter("reg", "Bobby", None)?).await?;
     presence_from(&mut carol, PresenceType::None, &occupant("reg", "Bobby")).await?;
+    Ok(())
+}
+
+const MUC_REQUEST: &str = "http://jabber.org/protocol/muc#request";
+
+/// A message to `room` carrying a submitted `muc#request` form with `fields` (§7.13, §8.6).
+fn request_form(room: &str, fields: &[(&str, &str)]) -> anyhow::Result<Message> {
+    let mut x = format!(
+        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>{MUC_REQUEST}</value></field>"
+    );
+    for (k, v) in fields {
+        x.push_str(&format!("<field var='{k}'><value>{v}</value></field>"));
+    }
+    x.push_str("</x>");
+    Ok(Message::new(Some(room_jid(room))).with_payloads(vec![x.parse()?]))
+}
+
+/// A field's first value in a data form.
+fn field(form: &Element, var: &str) -> Option<String> {
+    form.children()
+        .find(|f| f.is("field", "jabber:x:data") && f.attr("var") == Some(var))?
+        .get_child("value", "jabber:x:data")
+        .map(Element::text)
+}
+
+/// The defined condition of an error message from `from`.
+async fn message_error(client: &mut TestClient, from: &Jid) -> anyhow::Result<String> {
+    let s = client
+        .recv(|s| {
+            matches!(s, Stanza::Message(m)
+                if m.type_ == MessageType::Error && m.from.as_ref() == Some(from))
+        })
+        .await?;
+    let Stanza::Message(m) = s else {
+        unreachable!("matched a message")
+    };
+    m.payloads
+        .iter()
+        .find(|e| e.is("error", "jabber:client"))
+        .and_then(|e| e.children().find(|c| c.ns() == STANZAS))
+        .map(|c| c.name().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("error message without a defined condition"))
+}
+
+/// §7.13, §8.6: a visitor in a moderated room asks for voice, the moderator gets the form
+/// (nickname and real JID), approves it, and the visitor, now a participant, can talk.
+#[tokio::test]
+async fn a_voice_request_reaches_the_moderator_and_approval_gives_voice() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, _carol) = setup().await?;
+    create(
+        &mut alice,
+        "stage",
+        &[("muc#roomconfig_moderatedroom", "1")],
+    )
+    .await?;
+    bob.send(enter("stage", "B", None)?).await?;
+    let own = presence_from(&mut bob, PresenceType::None, &occupant("stage", "B")).await?;
+    assert_eq!(item(&own.payloads, "role").as_deref(), Some("visitor"));
+
+    bob.send(request_form("stage", &[("muc#role", "participant")])?)
+        .await?;
+    let s = alice
+        .recv(|s| {
+            matches!(s, Stanza::Message(m) if m.from == Some(room_jid("stage"))
+                && m.payloads.iter().any(|p| p.is("x", "jabber:x:data")))
+        })
+        .await?;
+    let Stanza::Message(m) = s else {
+        unreachable!("matched a message")
+    };
+    let form = m
+        .payloads
+        .iter()
+        .find(|p| p.is("x", "jabber:x:data"))
+        .ok_or_else(|| anyhow::anyhow!("no form"))?;
+    assert_eq!(form.attr("type"), Some("form"));
+    assert_eq!(field(form, "FORM_TYPE").as_deref(), Some(MUC_REQUEST));
+    assert_eq!(field(form, "muc#roomnick").as_deref(), Some("B"));
+    assert_eq!(
+        field(form, "muc#jid"),
+        Some(bob.jid().to_string()),
+        "moderators see the requester's JID"
+    );
+
+    alice
+        .send(request_form(
+            "stage",
+            &[
+                ("muc#role", "participant"),
+                ("muc#roomnick", "B"),
+                ("muc#request_allow", "true"),
+            ],
+        )?)
+        .await?;
+    let now = presence_from(&mut bob, PresenceType::None, &occupant("stage", "B")).await?;
+    assert_eq!(item(&now.payloads, "role").as_deref(), Some("participant"));
+    bob.send(groupchat("stage", "my first words")).await?;
+    message_from(&mut alice, &occupant("stage", "B"), "my first words").await?;
+    Ok(())
+}
+
+/// `muc#roomconfig_allowinvites` off: a participant's invitation is refused, the owner's goes.
+#[tokio::test]
+async fn allowinvites_off_refuses_a_participants_invitation() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    create(
+        &mut alice,
+        "closed",
+        &[("muc#roomconfig_allowinvites", "0")],
+    )
+    .await?;
+    bob.send(enter("closed", "B", None)?).await?;
+    presence_from(&mut bob, PresenceType::None, &occupant("closed", "B")).await?;
+    bob.send(muc_user_message(
+        "closed",
+        "<invite to='carol@localhost'/>",
+    )?)
+    .await?;
+    assert_eq!(
+        message_error(&mut bob, &room_jid("closed")).await?,
+        "forbidden"
+    );
+    alice
+        .send(muc_user_message(
+            "closed",
+            "<invite to='carol@localhost'/>",
+        )?)
+        .await?;
+    let invite = from_room(&mut carol, "closed", "invite").await?;
+    assert_eq!(invite.attr("from"), Some("alice@localhost"));
+    Ok(())
+}
+
+/// IQs to an occupant JID reach that occupant's client from the sender's occupant JID, and the
+/// client's answer comes back through the room, with the sender's own id; outsiders and
+/// unknown nicknames are refused.
+#[tokio::test]
+async fn an_iq_to_an_occupant_is_answered_by_its_client_through_the_room() -> anyhow::Result<()> {
+    let (_server, mut alice, mut bob, mut carol) = setup().await?;
+    create(&mut alice, "relay", &[]).await?;
+    bob.send(enter("relay", "B", None)?).await?;
+    presence_from(&mut bob, PresenceType::None, &occupant("relay", "B")).await?;
+
+    let version: Element = "<query xmlns='jabber:iq:version'/>".parse()?;
+    bob.send(Iq::Get {
+        from: None,
+        to: Some(occupant("relay", "A")),
+        id: "bob-version-1".to_owned(),
+        payload: version.clone(),
+    })
+    .await?;
+    let s = alice
+        .recv(|s| matches!(s, Stanza::Iq(Iq::Get { payload, .. }) if payload.is("query", "jabber:iq:version")))
+        .await?;
+    let Stanza::Iq(Iq::Get { from, id, .. }) = s else {
+        unreachable!("matched an IQ get")
+    };
+    assert_eq!(
+        from,
+        Some(occupant("relay", "B")),
+        "from bob's occupant JID"
+    );
+    assert_ne!(id, "bob-version-1", "the room's own id");
+    let answer: Element =
+        "<query xmlns='jabber:iq:version'><name>alice's client</name><version>1</version></query>"
+            .parse()?;
+    alice
+        .send(Iq::Result {
+            from: None,
+            to: Some(occupant("relay", "B")),
+            id,
+            payload: Some(answer),
+        })
+        .await?;
+    let s = bob
+        .recv(|s| matches!(s, Stanza::Iq(Iq::Result { id, .. }) if id == "bob-version-1"))
+        .await?;
+    let Stanza::Iq(Iq::Result { from, payload, .. }) = s else {
+        unreachable!("matched an IQ result")
+    };
+    assert_eq!(
+        from,
+        Some(occupant("relay", "A")),
+        "from alice's occupant JID"
+    );
+    let name = payload
+        .and_then(|p| p.get_child("name", "jabber:iq:version").map(Element::text))
+        .ok_or_else(|| anyhow::anyhow!("no version in the answer"))?;
+    assert_eq!(name, "alice's client");
+
+    assert_eq!(
+        refused(
+            &mut carol,
+            occupant("relay", "A"),
+            IqRequest::Get(version.clone())
+        )
+        .await?,
+        "NotAcceptable",
+        "carol is not in the room"
+    );
+    assert_eq!(
+        refused(
+            &mut bob,
+            occupant("relay", "Nobody"),
+            IqRequest::Get(version)
+        )
+        .await?,
+        "ItemNotFound"
+    );
     Ok(())
 }

@@ -120,6 +120,11 @@ pub(crate) fn room_info(s: &Settings, room: &Room) -> Element {
                 if c.change_subject { "1" } else { "0" },
             ),
             Field::text_single("muc#roomconfig_roomname", &c.name),
+            // §6.4 lets configuration fields be listed; clients read this one to offer invites.
+            Field::text_single(
+                "muc#roomconfig_allowinvites",
+                if c.allow_invites { "1" } else { "0" },
+            ),
         ],
     );
     q.append_child(Element::from(info));

@@ -2,7 +2,9 @@
 //! sends the invitee the invitation (with the room's password, if any), and the invitee may
 //! decline through the room, which tells the inviter.
 //!
-//! Rules: only occupants invite (`not-acceptable` otherwise, as for groupchat); in a members-only
+//! Rules: only occupants invite (`not-acceptable` otherwise, as for groupchat); when the owner
+//! turned `muc#roomconfig_allowinvites` off (§10.2: "allow occupants to invite others"), only
+//! moderators, admins and owners may, mere occupants (§7) getting `forbidden`; in a members-only
 //! room only admins and owners may (§7.8.2: "invitation privileges in members-only rooms SHOULD
 //! be restricted to room admins", `forbidden` for the rest), and their invitation makes the
 //! invitee a member so that the invitation can be used (§7.8.2 business rule). A banned invitee
@@ -23,7 +25,7 @@ use tessera_sdk::{StanzaError, ephemeral};
 use crate::config::Settings;
 use crate::error;
 use crate::ns;
-use crate::occupant;
+use crate::occupant::{self, Role};
 use crate::room::{Affiliation, Room};
 use crate::xml;
 
@@ -75,14 +77,18 @@ pub(crate) fn handle(
     if invites.len() > MAX_INVITES {
         return Err(StanzaError::not_acceptable().with_text("too many invitations at once"));
     }
-    if occupant::by_jid(&room.jid, from).is_none() {
+    let Some(me) = occupant::by_jid(&room.jid, from) else {
         return Err(StanzaError::not_acceptable().with_text("only occupants may invite"));
-    }
+    };
     let inviter = bare(from)?;
     let aff = room.affiliation(&inviter).map_err(|e| error::storage(&e))?;
     if room.config.members_only && !aff.is_admin() {
         return Err(StanzaError::forbidden()
             .with_text("only admins and owners invite to a members-only room"));
+    }
+    if !room.config.allow_invites && me.role != Role::Moderator && !aff.is_admin() {
+        // `muc#roomconfig_allowinvites` off: mere occupants (§7) may not invite.
+        return Err(StanzaError::forbidden().with_text("only moderators invite to this room"));
     }
     // Check every invitee before sending anything.
     let mut targets = Vec::with_capacity(invites.len());

@@ -9,7 +9,7 @@
 //!   removed when the host retracts its directed presence (RFC 6121 §4.6.3): the host remembers
 //!   presence sent to a plugin's service and sends it `unavailable` when the session ends;
 //! - messages: groupchat fan-out from occupants with voice (§7.4), the subject (§8.1),
-//!   private messages between occupants (§7.5);
+//!   private messages between occupants (§7.5), invitations (§7.8.2), voice requests (§7.13);
 //! - IQs: disco (§6), the admin namespace (roles and affiliations, §8, §9, §10.3–§10.8), the
 //!   owner namespace (configuration, instant rooms, destruction, §10), and XEP-0313 queries on
 //!   a logged room's archive.
@@ -27,8 +27,10 @@
 //! Also: XEP-0410 self-ping (`ping`), XEP-0421 occupant ids (`occupant_id`), mediated
 //! invitations (§7.8.2, `invite`) and registered nicknames (§7.10, `register`).
 //!
-//! Not yet: voice requests, IQs to occupants, the `#extended` archive query fields and archive
-//! metadata on rooms.
+//! Voice requests (§7.13, §8.6, `voice`) and IQs relayed between occupants (`occupant_iq`)
+//! complete the occupant side.
+//!
+//! Not yet: the `#extended` archive query fields and archive metadata on rooms.
 //!
 //! Grants: `log`, `router` (everything is sent from the service's own addresses), `kv`,
 //! `ephemeral`, `archive` (room logs), `clock` (history `seconds`, activity times).
@@ -38,7 +40,9 @@
 //! - `presence`: entering, leaving, nickname changes, removing occupants;
 //! - `message`: groupchat, subject, private messages;
 //! - `admin`, `owner`: the two IQ namespaces; `disco`: service discovery;
-//! - `ping`, `occupant_id`, `invite`, `register`: XEP-0410, XEP-0421, §7.8.2, §7.10;
+//! - `ping`, `occupant_id`, `invite`, `register`, `voice`: XEP-0410, XEP-0421, §7.8.2, §7.10,
+//!   §7.13 and §8.6;
+//! - `occupant_iq`: IQs relayed between occupants;
 //! - `mam`: room archives and their queries; `history`: history on entering; `expiry`: idle
 //!   persistent rooms;
 //! - `room`, `occupant`: the records and where they live;
@@ -56,11 +60,13 @@ mod message;
 mod ns;
 mod occupant;
 mod occupant_id;
+mod occupant_iq;
 mod owner;
 mod ping;
 mod presence;
 mod register;
 mod room;
+mod voice;
 mod xml;
 
 use tessera_sdk::jid::Jid;
@@ -251,8 +257,15 @@ impl Plugin for Muc {
             (StanzaKind::Message, true) => {
                 message::handle(&self.settings, &room_jid, nick, from, el)
             }
-            // Answers to nothing the service asked (RFC 6120 §8.2.3): dropped.
-            (StanzaKind::Iq, _) if !matches!(stanza.type_attr(), "get" | "set") => Verdict::Drop,
+            // An answer to an IQ relayed between occupants goes back; any other answer is to
+            // nothing the service asked (RFC 6120 §8.2.3): dropped.
+            (StanzaKind::Iq, true) if !matches!(stanza.type_attr(), "get" | "set") => match nick {
+                Some(nick) => occupant_iq::response(&room_jid, nick, from, el),
+                None => Verdict::Drop,
+            },
+            (StanzaKind::Iq, false) if !matches!(stanza.type_attr(), "get" | "set") => {
+                Verdict::Drop
+            }
             (StanzaKind::Iq, false) if nick.is_none() => self.service_iq(stanza, el),
             (StanzaKind::Iq, true) if nick.is_none() => self.room_iq(&room_jid, stanza, el),
             (StanzaKind::Iq, true) => {
@@ -263,8 +276,8 @@ impl Plugin for Muc {
                 {
                     return v;
                 }
-                // Other IQs to occupants (§7.9 vCards and the like) are not relayed yet.
-                Verdict::Error(StanzaError::service_unavailable())
+                // Any other IQ goes to the occupant's client (vCards, versions and the like).
+                occupant_iq::request(&room_jid, nick, from, el)
             }
             (StanzaKind::Iq, false) => Verdict::Error(StanzaError::service_unavailable()),
             // Presence to the service itself means nothing; a message to it is not for anyone.
@@ -280,3 +293,5 @@ mod tests;
 mod tests_logging;
 #[cfg(test)]
 mod tests_part3;
+#[cfg(test)]
+mod tests_part4;

@@ -1,4 +1,5 @@
-//! Messages to a room (XEP-0045 §7.4, §8.1) and between occupants (§7.5).
+//! Messages to a room (XEP-0045 §7.4, §8.1) and between occupants (§7.5); invitations
+//! (§7.8.2, `invite`) and voice requests (§7.13, §8.6, `voice`) are handed on.
 
 use tessera_sdk::minidom::Element;
 use tessera_sdk::{StanzaError, Verdict};
@@ -12,6 +13,7 @@ use crate::ns;
 use crate::occupant::{self, Role};
 use crate::occupant_id;
 use crate::room::{AllowPm, Room, Subject};
+use crate::voice;
 use crate::xml;
 
 /// A message from `from` to `room_jid` (`nick`: to an occupant).
@@ -37,11 +39,14 @@ pub(crate) fn handle(
         // §7.5: a private message is never of type groupchat.
         (Some(_), "groupchat") => Err(StanzaError::bad_request()),
         (Some(nick), _) => private(&room, nick, from, message),
-        // §7.8.2: mediated invitations and declines.
+        // §7.8.2: mediated invitations and declines; §7.13, §8.6: voice requests.
         (None, _) => match message.get_child("x", ns::MUC_USER) {
             Some(x) if invite::is_invitation(x) => invite::handle(s, &room, from, x),
-            // Voice requests (§8.6) are not implemented.
-            _ => Err(StanzaError::feature_not_implemented()),
+            _ => match voice::find(message) {
+                Some(Ok(form)) => voice::handle(s, &room, from, &form),
+                Some(Err(e)) => Err(e),
+                None => Err(StanzaError::feature_not_implemented()),
+            },
         },
     };
     match result {

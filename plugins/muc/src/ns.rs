@@ -34,3 +34,5 @@ pub(crate) const PING: &str = "urn:xmpp:ping";
 pub(crate) const SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
 /// `urn:xmpp:occupant-id:0`: anonymous, stable occupant ids (XEP-0421 §4).
 pub(crate) const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// XEP-0045 §15.5.2: the `FORM_TYPE` of voice requests and their approval (§7.13, §8.6).
+pub(crate) const MUC_REQUEST: &str = "http://jabber.org/protocol/muc#request";

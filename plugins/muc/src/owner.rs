@@ -165,6 +165,11 @@ pub(crate) fn form(s: &Settings, c: &RoomConfig) -> DataForm {
             c.change_subject,
         ),
         boolean(
+            "muc#roomconfig_allowinvites",
+            "Occupants may invite others (otherwise only moderators)",
+            c.allow_invites,
+        ),
+        boolean(
             "muc#roomconfig_enablelogging",
             "Log the room: keep its messages for occupants and members to read back (turning it \
              off deletes the log)",
@@ -204,6 +209,7 @@ fn apply(s: &Settings, old: &RoomConfig, form: &DataForm) -> Result<RoomConfig, 
     c.members_only = flag(form, "muc#roomconfig_membersonly", c.members_only)?;
     c.moderated = flag(form, "muc#roomconfig_moderatedroom", c.moderated)?;
     c.change_subject = flag(form, "muc#roomconfig_changesubject", c.change_subject)?;
+    c.allow_invites = flag(form, "muc#roomconfig_allowinvites", c.allow_invites)?;
     c.logging = flag(form, "muc#roomconfig_enablelogging", c.logging)?;
     let protected = flag(
         form,

@@ -9,6 +9,8 @@
 //! ephemeral  cfg/<room>           RoomConfig (JSON)        temporary rooms
 //!            aff/<room>/<bare>    affiliation              temporary rooms
 //!            subj/<room>          Subject (JSON)           every room
+//!            inv/, voice/, iqr/   pending invitations, voice requests, relayed IQs
+//!                                  (`invite`, `voice`, `occupant_iq`)
 //! kv rooms (owner room:<room>)    config, aff/<bare>,      persistent rooms
 //!                                  active (last activity, ms; `expiry`),
 //!                                  nick/<nick>, reg/<bare> (`register`)
@@ -82,6 +84,9 @@ pub(crate) struct RoomConfig {
     pub(crate) whois: Whois,
     pub(crate) allow_pm: AllowPm,
     pub(crate) change_subject: bool,
+    /// `muc#roomconfig_allowinvites`: any occupant may invite (§7.8.2); when off, only
+    /// moderators (admins and owners among them).
+    pub(crate) allow_invites: bool,
     /// Logged (§7.2.12): messages go to the room's archive (`mam`).
     pub(crate) logging: bool,
     /// Created with the MUC protocol and not configured yet (§10.1.1): only owners may enter.
@@ -102,6 +107,7 @@ impl Default for RoomConfig {
             whois: Whois::Moderators,
             allow_pm: AllowPm::Anyone,
             change_subject: false,
+            allow_invites: true,
             logging: false,
             locked: false,
         }
@@ -445,6 +451,8 @@ impl Room {
         }
         ephemeral::delete(&format!("subj/{}", self.jid));
         eph_clear(&crate::invite::prefix(&self.jid));
+        eph_clear(&crate::voice::prefix(&self.jid));
+        eph_clear(&crate::occupant_iq::prefix(&self.jid));
         eph_clear(&format!("aff/{}/", self.jid));
         ephemeral::delete(&format!("cfg/{}", self.jid));
         if self.config.persistent {

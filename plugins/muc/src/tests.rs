@@ -104,7 +104,7 @@ pub(crate) fn codes(s: &Stanza) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn item_attr(s: &Stanza, name: &str) -> Option<String> {
+pub(crate) fn item_attr(s: &Stanza, name: &str) -> Option<String> {
     let el = s.element().unwrap();
     el.get_child("x", ns::MUC_USER)?
         .get_child("item", ns::MUC_USER)?

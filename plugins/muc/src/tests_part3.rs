@@ -77,17 +77,15 @@ fn a_self_ping_from_outside_the_room_is_not_acceptable() {
 }
 
 #[test]
-fn a_ping_to_another_occupant_is_not_answered_for_it() {
+fn a_ping_to_another_occupant_is_relayed_to_it() {
     let h = room("");
     join(&h, BOB, "B");
     h.take_sent();
     let v = iq(&h, BOB, &format!("{ROOM}/A"), "get", PING);
-    assert_eq!(
-        condition(&v),
-        "service-unavailable",
-        "IQs to others are not relayed"
-    );
-    assert!(h.take_sent().is_empty());
+    assert_eq!(v, Verdict::Handled, "relayed, not answered by the room");
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].to(), sent[0].type_attr()), (ALICE, "get"));
 }
 
 #[test]
