@@ -127,27 +127,7 @@ impl Default for Settings {
     }
 }
 
-/// A bad setting; the message starts with the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    key: String,
-    problem: String,
-}
-
-impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)
-    }
-}
+pub(crate) use tessera_sdk::config::ConfigError;
 
 /// The top-level table's shape; values are read one by one ([`typed`]).
 #[derive(Deserialize)]

@@ -17,8 +17,6 @@
 //! `kv` or `ephemeral` record) and the text kept per room. The host bounds the `ephemeral` bytes
 //! of the whole plugin (`ephemeral` in `[plugins.muc]`) on top.
 
-use std::fmt;
-
 /// The validated settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Settings {
@@ -60,57 +58,21 @@ const MAX_HISTORY: u32 = 200;
 const SECOND_MS: u64 = 1000;
 const DAY_MS: u64 = 24 * 3600 * SECOND_MS;
 
-/// A duration such as `"30d"`, `"12h"`, `"45m"` or `"10s"`, from 1 s to 10 years, in ms.
+use tessera_sdk::config;
+pub(crate) use tessera_sdk::config::ConfigError;
+
+/// A duration such as `"30d"`, from 1 s to 10 years, in ms.
 fn duration(key: &str, value: &toml::Value) -> Result<u64, ConfigError> {
-    let bad = || {
-        error(
-            key,
-            "expected a duration like \"30d\", \"12h\", \"45m\" or \"10s\"",
-        )
-    };
-    let text = value.as_str().ok_or_else(bad)?.trim();
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let unit_ms = match unit {
-        "s" => SECOND_MS,
-        "m" => 60 * SECOND_MS,
-        "h" => 3600 * SECOND_MS,
-        "d" => DAY_MS,
-        _ => return Err(bad()),
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    n.checked_mul(unit_ms)
-        .filter(|ms| (SECOND_MS..=3650 * DAY_MS).contains(ms))
-        .ok_or_else(|| error(key, "expected a duration from 1s to 3650d"))
-}
-
-/// A bad setting; the message starts with the key, as the host's own config errors do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    key: String,
-    problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)
-    }
+    config::duration_ms(key, value, SECOND_MS, 3650 * DAY_MS)
 }
 
 fn error(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        problem: problem.into(),
-    }
+    ConfigError::new(key, problem)
 }
 
 /// A positive integer no larger than `max`.
 fn positive(key: &str, value: &toml::Value, max: u32) -> Result<u32, ConfigError> {
-    value
-        .as_integer()
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| error(key, format!("expected an integer from 1 to {max}")))
+    config::integer(key, value, 1, u64::from(max)).map(|n| u32::try_from(n).unwrap_or(max))
 }
 
 impl Settings {
@@ -120,9 +82,7 @@ impl Settings {
     ///
     /// Not TOML, an unknown key, or a value out of range; the message starts with the key.
     pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| error("config", e.message().to_owned()))?;
+        let table = config::table(text)?;
         let mut s = Settings::default();
         for (key, value) in &table {
             match key.as_str() {

@@ -18,8 +18,6 @@
 //! (256 KiB by default), so the cap leaves 64 KiB for the envelope; an operator who raises
 //! `limits.stanza_bytes` may raise this too.
 
-use std::fmt;
-
 /// Default items per node (and what `max` means).
 pub(crate) const DEFAULT_MAX_ITEMS: u32 = 256;
 /// Default item size, serialised.
@@ -49,33 +47,16 @@ impl Default for Settings {
     }
 }
 
-/// A bad setting; the message names the key, as the host's own config errors do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    key: String,
-    problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)
-    }
-}
+use tessera_sdk::config;
+pub(crate) use tessera_sdk::config::ConfigError;
 
 fn error(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        problem: problem.into(),
-    }
+    ConfigError::new(key, problem)
 }
 
 /// A positive integer no larger than `max`.
 fn positive(key: &str, value: &toml::Value, max: u64) -> Result<u64, ConfigError> {
-    value
-        .as_integer()
-        .and_then(|n| u64::try_from(n).ok())
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| error(key, format!("expected an integer from 1 to {max}")))
+    config::integer(key, value, 1, max)
 }
 
 impl Settings {
@@ -86,9 +67,7 @@ impl Settings {
     /// Not TOML, an unknown key, or a value that is not a positive integer in range; the
     /// message starts with the key.
     pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| error("config", e.message().to_owned()))?;
+        let table = config::table(text)?;
         let mut settings = Settings::default();
         for (key, value) in &table {
             match key.as_str() {
