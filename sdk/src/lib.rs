@@ -45,7 +45,7 @@
 //!   [`minidom::Element`]; reply and error builders: `stanza.rs`. Errors: `error.rs`.
 //! - XEP helpers: [`forms`] (XEP-0004 data forms), [`rsm`] (XEP-0059 result set management),
 //!   [`commands`] (XEP-0050 ad-hoc commands), [`avatar`] (base64 images and their SHA-1 ids), [`blocking`] (whom a user blocked,
-//!   XEP-0191).
+//!   XEP-0191), [`xml`] (building elements).
 //! - Host capabilities, one module per WIT interface: [`log`], [`clock`], [`router`], [`kv`],
 //!   [`archive`], [`blobs`], [`ephemeral`], [`accounts`], [`roster`], [`sessions`],
 //!   [`caps`] (0.1.2: the XEP-0115 features of sessions), [`requests`] (0.1.2: other plugins'
@@ -84,6 +84,7 @@ pub mod sessions;
 mod stanza;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod xml;
 
 pub use error::{ErrorType, HostError, ParseError, StanzaError};
 pub use manifest::{

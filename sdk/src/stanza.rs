@@ -6,7 +6,6 @@ use std::cell::OnceCell;
 use std::fmt;
 
 use minidom::Element;
-use minidom::rxml::NcName;
 
 use crate::bindings::tessera::plugin::types as wit;
 use crate::error::{ParseError, StanzaError};
@@ -389,9 +388,7 @@ pub fn addressed_to_account(account: &str, to: &str) -> bool {
     }
 }
 
-pub(crate) fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
+pub(crate) use crate::xml::attr_name as nc;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,6 @@
 
 use tessera_sdk::jid::{BareJid, Jid};
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::{
     ErrorType, Stanza, StanzaError, Verdict, ephemeral, log, roster, router, sessions,
 };
@@ -19,10 +18,7 @@ use crate::{blocklist, ns};
 /// The `ephemeral` key prefix of interested resources.
 const INTERESTED: &str = "interested/";
 
-/// An attribute name; only called with literals.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
+use tessera_sdk::xml::attr_name as nc;
 
 /// `<name xmlns='urn:xmpp:blocking'>` with one `<item jid=''/>` per item.
 fn items_element(name: &str, items: &[String]) -> Element {

@@ -7,17 +7,13 @@
 //! are about to expire) gets fresh ones.
 
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::NcName;
 use tessera_sdk::{StanzaError, clock};
 
 use crate::config::{Service, Settings};
 use crate::credentials::{self, Credential};
 use crate::ns;
 
-/// An attribute name; only called with literals.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
+use tessera_sdk::xml::attr_name as nc;
 
 /// `<service/>` for `s`, with `credential` when given (XEP-0215 §2: `expires` is an XEP-0082
 /// DateTime in UTC).

@@ -2,30 +2,11 @@
 //! (XEP-0045 §7.2.3), status messages, and sending them.
 
 use tessera_sdk::minidom::Element;
-use tessera_sdk::minidom::rxml::{Namespace, NcName};
+pub(crate) use tessera_sdk::xml::{element as el, set_attr as set};
 use tessera_sdk::{log, router};
 
 use crate::ns;
 use crate::occupant::Occupant;
-
-/// An attribute name; only called with literals that are valid names.
-fn nc(name: &'static str) -> NcName {
-    NcName::try_from(name).expect("invariant: a literal attribute name is a valid NCName")
-}
-
-/// Sets attribute `name` (no namespace) to `value`.
-pub(crate) fn set(el: &mut Element, name: &'static str, value: impl Into<String>) {
-    el.set_attr(Namespace::NONE, nc(name), value.into());
-}
-
-/// `<name xmlns='ns'/>` with the attributes `attrs`.
-pub(crate) fn el(name: &str, ns: &str, attrs: &[(&'static str, &str)]) -> Element {
-    let mut el = Element::bare(name, ns);
-    for (k, v) in attrs {
-        set(&mut el, k, *v);
-    }
-    el
-}
 
 /// `<name xmlns='ns'>text</name>`.
 pub(crate) fn text(name: &str, ns: &str, text: &str) -> Element {

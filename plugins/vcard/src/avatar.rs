@@ -20,7 +20,7 @@
 use tessera_sdk::kv::Kv;
 use tessera_sdk::minidom::Element;
 use tessera_sdk::scope::{self, Lifetime};
-use tessera_sdk::{HostError, Owner, Stanza, Verdict, avatar, log, requests};
+use tessera_sdk::{HostError, Owner, Stanza, Verdict, avatar, log, requests, xml};
 
 use crate::ns;
 use crate::store::CATEGORY;
@@ -130,34 +130,34 @@ fn publish_avatar(account: &str, photo: &Photo) -> Result<(), HostError> {
     let mut data = Element::bare("data", DATA);
     data.append_text_node(photo.b64.clone());
     publish(account, DATA, Some(&id), data)?;
-    let info: Element = format!(
-        "<info xmlns='{METADATA}' bytes='{}' id='{id}' type='{}'/>",
-        photo.bytes.len(),
-        escape(&photo.mime)
-    )
-    .parse()
-    .map_err(|_| HostError::Invalid("the photo's type is not an attribute value".to_owned()))?;
-    let mut metadata = Element::bare("metadata", METADATA);
-    metadata.append_child(info);
+    let bytes = photo.bytes.len().to_string();
+    let info = xml::element(
+        "info",
+        METADATA,
+        &[("bytes", &bytes), ("id", &id), ("type", &photo.mime)],
+    );
+    let metadata = xml::with(Element::bare("metadata", METADATA), info);
     publish(account, METADATA, Some(&id), metadata)
 }
 
 /// Publishes `payload` as item `id` of `account`'s node `node`, through the pep plugin.
 fn publish(account: &str, node: &str, id: Option<&str>, payload: Element) -> Result<(), HostError> {
-    let id = id.map(|i| format!(" id='{i}'")).unwrap_or_default();
-    let mut iq: Element = format!(
-        "<iq xmlns='jabber:client' type='set' id='vcard-avatar' from='{account}'>\
-         <pubsub xmlns='{PUBSUB}'><publish node='{node}'><item{id}/></publish></pubsub></iq>"
-    )
-    .parse()
-    .map_err(|_| HostError::Invalid("not a JID for an attribute".to_owned()))?;
-    if let Some(item) = iq
-        .get_child_mut("pubsub", PUBSUB)
-        .and_then(|p| p.get_child_mut("publish", PUBSUB))
-        .and_then(|p| p.get_child_mut("item", PUBSUB))
-    {
-        item.append_child(payload);
+    let mut item = xml::element("item", PUBSUB, &[]);
+    if let Some(id) = id {
+        xml::set_attr(&mut item, "id", id);
     }
+    let publish = xml::with(
+        xml::element("publish", PUBSUB, &[("node", node)]),
+        xml::with(item, payload),
+    );
+    let iq = xml::with(
+        xml::element(
+            "iq",
+            "jabber:client",
+            &[("type", "set"), ("id", "vcard-avatar"), ("from", account)],
+        ),
+        xml::with(Element::bare("pubsub", PUBSUB), publish),
+    );
     let answer = requests::ask(&iq)?;
     if answer.attr("type") == Some("result") {
         Ok(())
@@ -166,12 +166,6 @@ fn publish(account: &str, node: &str, id: Option<&str>, payload: Element) -> Res
             "the PEP service refused {node}"
         )))
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('\'', "&apos;")
-        .replace('<', "&lt;")
 }
 
 /// The `outgoing` hook on presence (narrowed to accounts with a photo): XEP-0398 §3.
